@@ -1,0 +1,37 @@
+"""Every keras_lrsched schedule: one module per family, each class a keras LearningRateSchedule."""
+
+from ._base import Schedule
+from .compose import Join, Warmup
+from .cosine import Cosine, CosineRestarts
+from .cyclic import Cyclic, OneCycle
+from .decay import (
+    Constant,
+    ExponentialDecay,
+    Linear,
+    MultiStepDecay,
+    Piecewise,
+    Polynomial,
+    StepDecay,
+    TimeDecay,
+)
+from .warmup import InverseSqrt, WarmupStableDecay
+
+__all__ = [
+    "Schedule",
+    "Constant",
+    "TimeDecay",
+    "StepDecay",
+    "MultiStepDecay",
+    "ExponentialDecay",
+    "Piecewise",
+    "Polynomial",
+    "Linear",
+    "Cosine",
+    "CosineRestarts",
+    "Cyclic",
+    "OneCycle",
+    "InverseSqrt",
+    "WarmupStableDecay",
+    "Warmup",
+    "Join",
+]

@@ -1,0 +1,107 @@
+"""The base class of every keras_lrsched schedule, and the step arithmetic they share.
+
+Conventions (tested in tests/test_conventions.py):
+
+* ``step`` is the number of optimizer updates already applied (Keras ``optimizer.iterations``):
+  update ``k`` uses ``lr(k)``. Steps are whole numbers; a float step is floored and a negative one
+  is treated as 0.
+* A boundary ``b`` starts a new segment AT step ``b``: segments are half-open, ``[b_i, b_{i+1})``.
+* Past its end a decaying schedule holds its end value; periodic ones (``Cyclic``,
+  ``CosineRestarts``) go on; a ``Table`` holds its last value.
+
+Why integer arithmetic: float32 holds every whole number only up to 2**24, so a closed form that
+divides a float32 step by a period puts steps near a boundary into the wrong segment once runs get
+long. Here the segment is always found with integer arithmetic on the step, and only the small
+offset inside the segment is turned into a float.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import _checks
+
+FLOAT = "float32"
+
+
+def int_dtype():
+    """The widest integer dtype the active backend computes in (int32 under JAX without x64)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "int64" if jax.config.jax_enable_x64 else "int32"
+    return "int64"
+
+
+def as_steps(step):
+    """`step` (scalar or vector, int or float, tensor or array) as a non-negative integer tensor."""
+    x = ops.convert_to_tensor(step)
+    if "int" not in keras.backend.standardize_dtype(x.dtype):
+        x = ops.floor(x)
+    x = ops.cast(x, int_dtype())
+    return ops.maximum(x, 0)
+
+
+def to_float(x):
+    return ops.cast(x, FLOAT)
+
+
+def offset(steps, boundary):
+    """`steps - boundary` as float32, exact in the integer part of a real-valued boundary.
+
+    A boundary such as ``pct_start * total_steps - 1`` need not be whole; it is split into an
+    integer part, subtracted from the integer step, and a fraction in [0, 1), subtracted in float.
+    """
+    whole = math.floor(boundary)
+    frac = boundary - whole
+    result = to_float(steps - whole)
+    return result - frac if frac else result
+
+
+def cos_anneal(start, end, fraction):
+    """Cosine from `start` at fraction 0 to `end` at fraction 1 (float32 tensor `fraction`)."""
+    return end + (start - end) * 0.5 * (1.0 + ops.cos(math.pi * fraction))
+
+
+class Schedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Base of every keras_lrsched schedule.
+
+    A subclass implements `_compute(steps)` (keras.ops on a non-negative integer tensor, returning
+    float32, no Python branching on tensor values) and `_fill(out, start)` (fills a preallocated
+    NumPy array with the lr at steps ``start .. start + len(out) - 1`` through a Numba kernel that
+    computes in float64).
+    """
+
+    def __call__(self, step):
+        return self._compute(as_steps(step))
+
+    def table(self, n, start=0, dtype="float32"):
+        """The lr at steps ``start .. start + n - 1`` as a NumPy array.
+
+        Computed by the family's Numba kernel in float64 and written straight into an array of
+        `dtype` ("float32" or "float64"), so a 1e8-step table costs one pass over its memory.
+        The first call compiles the kernel; importing keras_lrsched compiles nothing.
+        """
+        n = _checks.integer("n", n, minimum=0)
+        start = _checks.integer("start", start, minimum=0)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(
+                f"Argument `dtype` must be float32 or float64. Received: dtype={dtype.name!r}"
+            )
+        out = np.empty(n, dtype=dtype)
+        if n:
+            self._fill(out, start)
+        return out
+
+    def _compute(self, steps):
+        raise NotImplementedError
+
+    def _fill(self, out, start):
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,163 @@
+"""Composition: a linear warmup in front of any schedule, and a sequence of schedules (optax's
+``join_schedules``)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from .. import _checks
+from .._api import export
+from ._base import FLOAT, Schedule, as_steps, to_float
+
+_LRSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def _check_schedule(name, value):
+    if not isinstance(value, _LRSchedule):
+        raise TypeError(
+            f"Argument `{name}` must be a keras LearningRateSchedule (any keras_lrsched schedule "
+            f"is one). Received: {name}={value!r}"
+        )
+    return value
+
+
+def child_value(schedule, steps):
+    """A child schedule's lr at integer `steps`, as float32 (keras' own schedules included)."""
+    return ops.cast(schedule(steps), FLOAT)
+
+
+def fill_child(schedule, out, start):
+    """Fill `out` (a view) with `schedule`'s lr from step `start`, in place.
+
+    A keras_lrsched child runs its own kernel; keras' own schedules are evaluated with keras.ops.
+    """
+    if isinstance(schedule, Schedule):
+        schedule._fill(out, start)
+        return
+    chunk = 1 << 20
+    for lo in range(0, out.shape[0], chunk):
+        hi = min(out.shape[0], lo + chunk)
+        steps = np.arange(start + lo, start + hi, dtype=np.int64)
+        out[lo:hi] = keras.ops.convert_to_numpy(schedule(steps))
+
+
+def first_value(schedule):
+    """The child's lr at step 0, in float64 where the child has a kernel."""
+    out = np.empty(1, np.float64)
+    fill_child(schedule, out, 0)
+    return float(out[0])
+
+
+def _serialize(schedule):
+    return keras.optimizers.schedules.serialize(schedule)
+
+
+def _deserialize(config):
+    return config if isinstance(config, _LRSchedule) else keras.optimizers.schedules.deserialize(config)
+
+
+@export
+class Warmup(Schedule):
+    """A linear warmup in front of `after`.
+
+    Linear from ``start`` at step 0 to exactly ``after(0)`` at step ``steps``, then
+    ``after(s - steps)``. ``Warmup(Cosine(peak, decay_steps - warmup, end), warmup, start=init)``
+    equals optax's ``warmup_cosine_decay_schedule(init, peak, warmup, decay_steps, end)``.
+
+    Args:
+        after: the schedule that follows (any keras LearningRateSchedule).
+        steps: the length of the warmup (a whole number > 0).
+        start: the lr at step 0 (>= 0).
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Warmup(lrs.Constant(1.0), steps=4)
+    >>> [float(s(k)) for k in (0, 1, 4, 9)]
+    [0.0, 0.25, 1.0, 1.0]
+    """
+
+    def __init__(self, after, steps, start=0.0):
+        self.after = _check_schedule("after", _deserialize(after) if isinstance(after, dict) else after)
+        self.steps = _checks.integer("steps", steps, minimum=1)
+        self.start = _checks.learning_rate("start", start)
+
+    def _compute(self, steps):
+        top = child_value(self.after, ops.zeros((), dtype=steps.dtype))
+        warm = self.start + (top - self.start) * (to_float(steps) / self.steps)
+        rest = child_value(self.after, ops.maximum(steps - self.steps, 0))
+        return ops.where(steps < self.steps, warm, rest)
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        n = out.shape[0]
+        n_warm = max(0, min(n, self.steps - start))
+        if n_warm:
+            top = first_value(self.after)
+            decay.fill_polynomial(out[:n_warm], start, self.start, top, self.steps, 1.0)
+        if n_warm < n:
+            fill_child(self.after, out[n_warm:], start + n_warm - self.steps)
+
+    def get_config(self):
+        return {"after": _serialize(self.after), "steps": self.steps, "start": self.start}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "after": _deserialize(config["after"])})
+
+
+@export
+class Join(Schedule):
+    """Schedules one after another; each child counts from its own boundary.
+
+    ``schedules[i]`` runs on ``[boundaries[i-1], boundaries[i])`` and sees the step
+    ``s - boundaries[i-1]``, as in optax's ``join_schedules``. ``len(boundaries)`` must be
+    ``len(schedules) - 1``.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Join([lrs.Linear(0.0, 1.0, 10), lrs.Cosine(1.0, 10)], boundaries=[10])
+    >>> [round(float(s(k)), 6) for k in (0, 5, 10, 15, 20)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+
+    def __init__(self, schedules, boundaries):
+        if not isinstance(schedules, (list, tuple)) or not schedules:
+            raise TypeError(
+                f"Argument `schedules` must be a non-empty list of schedules. Received: "
+                f"schedules={schedules!r}"
+            )
+        self.schedules = [
+            _check_schedule(f"schedules[{i}]", _deserialize(s) if isinstance(s, dict) else s)
+            for i, s in enumerate(schedules)
+        ]
+        boundaries = _checks.sequence(
+            "boundaries", boundaries, lambda n, v: _checks.integer(n, v, minimum=0)
+        )
+        self.boundaries = _checks.increasing("boundaries", boundaries)
+        if len(self.boundaries) != len(self.schedules) - 1:
+            raise ValueError(
+                "Argument `boundaries` must have one item fewer than `schedules`. Received: "
+                f"len(schedules)={len(self.schedules)}, boundaries={self.boundaries!r}"
+            )
+
+    def _compute(self, steps):
+        result = child_value(self.schedules[0], steps)
+        for b, schedule in zip(self.boundaries, self.schedules[1:]):
+            value = child_value(schedule, ops.maximum(steps - b, 0))
+            result = ops.where(steps < b, result, value)
+        return result
+
+    def _fill(self, out, start):
+        n = out.shape[0]
+        edges = [0] + self.boundaries + [None]
+        for i, schedule in enumerate(self.schedules):
+            lo = max(edges[i], start) - start
+            hi = n if edges[i + 1] is None else min(max(edges[i + 1] - start, 0), n)
+            if hi > lo:
+                fill_child(schedule, out[lo:hi], start + lo - edges[i])
+
+    def get_config(self):
+        return {"schedules": [_serialize(s) for s in self.schedules], "boundaries": list(self.boundaries)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

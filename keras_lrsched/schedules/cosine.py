@@ -1,0 +1,179 @@
+"""Cosine decay, and cosine with warm restarts (SGDR, Loshchilov & Hutter 2017)."""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from .. import _checks
+from .._api import export
+from ._base import FLOAT, Schedule, cos_anneal, int_dtype, to_float
+
+# Cycle starts are tabulated up to here (the largest step a float64 holds exactly).
+_LAST_STEP = 2**53
+_MAX_CYCLES = 1 << 16
+
+
+@export
+class Cosine(Schedule):
+    """Half a cosine from ``initial`` at step 0 to ``end`` at step ``steps``, then ``end``.
+
+    ``lr(s) = end + (initial - end) * (1 + cos(pi * min(s, steps) / steps)) / 2``.
+    Equal to keras' ``CosineDecay(initial, steps, alpha=end / initial)`` and to optax's
+    ``cosine_decay_schedule``. For a warmup, wrap it: ``Warmup(Cosine(...), steps=...)``.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Cosine(1.0, steps=100, end=0.1)
+    >>> [round(float(s(k)), 6) for k in (0, 50, 100, 1000)]
+    [1.0, 0.55, 0.1, 0.1]
+    """
+
+    def __init__(self, initial, steps, end=0.0):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.steps = _checks.integer("steps", steps, minimum=1)
+        self.end = _checks.learning_rate("end", end)
+
+    def _compute(self, steps):
+        fraction = to_float(ops.minimum(steps, self.steps)) / self.steps
+        return cos_anneal(self.initial, self.end, fraction)
+
+    def _fill(self, out, start):
+        from ..kernels import cosine
+
+        cosine.fill_cosine(out, start, self.initial, self.steps, self.end)
+
+    def get_config(self):
+        return {"initial": self.initial, "steps": self.steps, "end": self.end}
+
+
+def _snap(x):
+    """Round `x` to the nearest whole number when float64 rounding is all that separates them.
+
+    With t_mul = 1.1 and period = 1000 the second restart is at 2100 in exact arithmetic, but
+    float64 gives 2099.9999999999995; snapping keeps it AT 2100, as a user reads the parameters.
+    """
+    r = round(x)
+    return float(r) if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else x
+
+
+def restart_cycles(period, t_mul, m_mul):
+    """The cycles of an SGDR schedule with t_mul > 1, as NumPy arrays.
+
+    Returns ``(starts, start_frac, lengths, amplitudes)``: cycle c covers the integer steps
+    ``[starts[c], starts[c+1])``, begins at the real step ``starts[c] - start_frac[c]``, lasts
+    ``lengths[c]`` steps and peaks at ``amplitudes[c] = m_mul ** c`` of the full height.
+    The last entry of ``starts`` is a sentinel past 2**53.
+    """
+    starts, fracs, lengths, amps = [], [], [], []
+    real_start, length, amp = 0.0, float(period), 1.0
+    while real_start <= _LAST_STEP:
+        first = math.ceil(real_start)
+        starts.append(first)
+        fracs.append(first - real_start)
+        lengths.append(length)
+        amps.append(amp)
+        real_start = _snap(period * (t_mul ** len(starts) - 1.0) / (t_mul - 1.0))
+        length = period * t_mul ** len(starts)
+        amp *= m_mul
+        if len(starts) > _MAX_CYCLES:
+            break
+    starts.append(math.ceil(real_start))
+    return (
+        np.asarray(starts, np.int64),
+        np.asarray(fracs, np.float64),
+        np.asarray(lengths, np.float64),
+        np.asarray(amps, np.float64),
+    )
+
+
+@export
+class CosineRestarts(Schedule):
+    """Cosine annealing with warm restarts (SGDR).
+
+    Cycle ``c`` lasts ``period * t_mul ** c`` steps and runs a half cosine from
+    ``end + (initial - end) * m_mul ** c`` down to ``end``; at its last step the next cycle restarts
+    from its peak. Equal to keras' ``CosineDecayRestarts(initial, period, t_mul, m_mul,
+    alpha=end / initial)`` and, for whole ``t_mul`` and ``m_mul=1``, to torch's
+    ``CosineAnnealingWarmRestarts``. It goes on forever (it never holds).
+
+    The cycle of a step is found with integer arithmetic (cycle starts are tabulated in float64 at
+    construction), so every step up to 2**31 - 1, and up to 2**53 where the step counter is 64-bit,
+    lands in the right cycle; float32 holds only the offset inside the cycle.
+
+    Args:
+        initial: the peak of the first cycle (>= 0).
+        period: the length of the first cycle (a whole number > 0).
+        t_mul: each cycle is ``t_mul`` times as long as the last (>= 1).
+        m_mul: each peak is ``m_mul`` times the last (>= 0).
+        end: the floor every cycle decays to (>= 0).
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.CosineRestarts(1.0, period=10, t_mul=2.0)
+    >>> [round(float(s(k)), 6) for k in (0, 5, 10, 20, 30)]
+    [1.0, 0.5, 1.0, 0.5, 1.0]
+    """
+
+    def __init__(self, initial, period, t_mul=1.0, m_mul=1.0, end=0.0):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.period = _checks.integer("period", period, minimum=1)
+        self.t_mul = _checks.real("t_mul", t_mul)
+        if self.t_mul < 1.0:
+            raise ValueError(
+                "Argument `t_mul` must be >= 1 (with t_mul < 1 the cycles shrink to nothing). "
+                f"Received: t_mul={t_mul!r}"
+            )
+        self.m_mul = _checks.learning_rate("m_mul", m_mul)
+        self.end = _checks.learning_rate("end", end)
+        self._cycles = None
+        if self.t_mul > 1.0:
+            self._cycles = restart_cycles(self.period, self.t_mul, self.m_mul)
+            if self._cycles[0][-1] <= 2**31:
+                raise ValueError(
+                    f"Argument `t_mul` is too close to 1 for period={self.period}: more than "
+                    f"{_MAX_CYCLES} restarts before step 2**31. Received: t_mul={t_mul!r}"
+                )
+
+    def _compute(self, steps):
+        if self._cycles is None:
+            c = steps // self.period
+            fraction = to_float(steps - c * self.period) / self.period
+            amplitude = ops.power(ops.cast(self.m_mul, FLOAT), to_float(c))
+        else:
+            starts, start_frac, lengths, amplitudes = self._cycles
+            if int_dtype() == "int32":
+                keep = int(np.searchsorted(starts, 2**31 - 1, side="right")) + 1
+                starts, start_frac = starts[:keep], start_frac[:keep]
+                starts = np.minimum(starts, 2**31 - 1)
+            starts_t = ops.convert_to_tensor(starts, dtype=int_dtype())
+            flat = ops.reshape(steps, (-1,))
+            c = ops.cast(ops.searchsorted(starts_t, flat, side="right"), int_dtype()) - 1
+            c = ops.reshape(ops.minimum(c, len(starts) - 2), ops.shape(steps))
+            first = ops.take(starts_t, c)
+            frac0 = ops.take(ops.convert_to_tensor(start_frac.astype(np.float32)), c)
+            length = ops.take(ops.convert_to_tensor(lengths[: len(starts)].astype(np.float32)), c)
+            amplitude = ops.take(
+                ops.convert_to_tensor(amplitudes[: len(starts)].astype(np.float32)), c
+            )
+            fraction = ops.minimum((to_float(steps - first) + frac0) / length, 1.0)
+        return self.end + (self.initial - self.end) * amplitude * 0.5 * (
+            1.0 + ops.cos(math.pi * fraction)
+        )
+
+    def _fill(self, out, start):
+        from ..kernels import cosine
+
+        if self._cycles is None:
+            cosine.fill_cosine_restarts_fixed(
+                out, start, self.initial, self.period, self.m_mul, self.end
+            )
+        else:
+            cosine.fill_cosine_restarts(out, start, self.initial, self.end, *self._cycles)
+
+    def get_config(self):
+        return {
+            "initial": self.initial,
+            "period": self.period,
+            "t_mul": self.t_mul,
+            "m_mul": self.m_mul,
+            "end": self.end,
+        }

@@ -1,0 +1,305 @@
+"""Monotone decays: constant, time (inverse-time), step, multi-step, piecewise, exponential,
+polynomial and linear."""
+
+import math
+
+import numpy as np
+from keras import ops
+
+from .. import _checks
+from .._api import export
+from ._base import FLOAT, Schedule, int_dtype, to_float
+
+
+def _split(steps, period):
+    """(q, r) with steps = q * period + r, in integer arithmetic."""
+    q = steps // period
+    return q, steps - q * period
+
+
+def _progress(steps, period, staircase):
+    """steps / period as float32, exact in the whole number of periods."""
+    q, r = _split(steps, period)
+    p = to_float(q)
+    return p if staircase else p + to_float(r) / period
+
+
+def _count_le(sorted_ints, steps):
+    """How many of `sorted_ints` are <= each step (an int tensor shaped like `steps`)."""
+    table = ops.convert_to_tensor(np.asarray(sorted_ints), dtype=int_dtype())
+    flat = ops.reshape(steps, (-1,))
+    idx = ops.searchsorted(table, flat, side="right")
+    return ops.reshape(ops.cast(idx, int_dtype()), ops.shape(steps))
+
+
+@export
+class Constant(Schedule):
+    """The same learning rate at every step.
+
+    Args:
+        value: the learning rate, a finite float >= 0.
+
+    >>> import keras_lrsched as lrs
+    >>> float(lrs.Constant(0.1)(1000))
+    0.10000000149011612
+    """
+
+    def __init__(self, value):
+        self.value = _checks.learning_rate("value", value)
+
+    def _compute(self, steps):
+        return ops.full(ops.shape(steps), self.value, dtype=FLOAT)
+
+    def _fill(self, out, start):
+        out.fill(self.value)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+@export
+class TimeDecay(Schedule):
+    """Inverse-time decay: ``initial / (1 + decay_rate * s / decay_steps)``.
+
+    The "time-based decay" of the classic Keras examples; equal to keras' ``InverseTimeDecay``.
+    With ``staircase=True`` the ratio ``s / decay_steps`` is floored.
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        decay_rate: how fast it falls (>= 0).
+        decay_steps: steps per unit of decay (a whole number > 0).
+        staircase: decay in whole units of ``decay_steps``.
+
+    >>> import keras_lrsched as lrs
+    >>> round(float(lrs.TimeDecay(0.1, decay_rate=1.0, decay_steps=10)(10)), 6)
+    0.05
+    """
+
+    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.decay_rate = _checks.learning_rate("decay_rate", decay_rate)
+        self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
+        self.staircase = bool(staircase)
+
+    def _compute(self, steps):
+        p = _progress(steps, self.decay_steps, self.staircase)
+        return self.initial / (1.0 + self.decay_rate * p)
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        decay.fill_time_decay(
+            out, start, self.initial, self.decay_rate, self.decay_steps, self.staircase
+        )
+
+    def get_config(self):
+        return {
+            "initial": self.initial,
+            "decay_rate": self.decay_rate,
+            "decay_steps": self.decay_steps,
+            "staircase": self.staircase,
+        }
+
+
+@export
+class StepDecay(Schedule):
+    """``initial * factor ** floor(s / step_size)``: equal to torch ``StepLR(step_size, gamma=factor)``.
+
+    The lr drops AT steps ``step_size, 2 * step_size, ...``.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.StepDecay(1.0, factor=0.5, step_size=10)
+    >>> [float(s(k)) for k in (9, 10, 20)]
+    [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, initial, factor, step_size):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.factor = _checks.learning_rate("factor", factor)
+        self.step_size = _checks.integer("step_size", step_size, minimum=1)
+
+    def _compute(self, steps):
+        k = to_float(steps // self.step_size)
+        return self.initial * ops.power(ops.cast(self.factor, FLOAT), k)
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        decay.fill_step_decay(out, start, self.initial, self.factor, self.step_size)
+
+    def get_config(self):
+        return {"initial": self.initial, "factor": self.factor, "step_size": self.step_size}
+
+
+@export
+class MultiStepDecay(Schedule):
+    """``initial * factor ** (number of milestones <= s)``: equal to torch ``MultiStepLR``.
+
+    Milestones must be sorted; a repeated milestone drops the lr twice, as in torch.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.MultiStepDecay(1.0, milestones=[3, 5], factor=0.1)
+    >>> [round(float(s(k)), 6) for k in (2, 3, 5)]
+    [1.0, 0.1, 0.01]
+    """
+
+    def __init__(self, initial, milestones, factor):
+        self.initial = _checks.learning_rate("initial", initial)
+        milestones = _checks.sequence(
+            "milestones", milestones, lambda n, v: _checks.integer(n, v, minimum=0), min_len=1
+        )
+        self.milestones = _checks.increasing("milestones", milestones, strict=False)
+        self.factor = _checks.learning_rate("factor", factor)
+
+    def _compute(self, steps):
+        k = to_float(_count_le(self.milestones, steps))
+        return self.initial * ops.power(ops.cast(self.factor, FLOAT), k)
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        milestones = np.asarray(self.milestones, dtype=np.int64)
+        decay.fill_multistep_decay(out, start, self.initial, milestones, self.factor)
+
+    def get_config(self):
+        return {"initial": self.initial, "milestones": list(self.milestones), "factor": self.factor}
+
+
+@export
+class Piecewise(Schedule):
+    """``values[i]`` on the half-open interval ``[boundaries[i-1], boundaries[i])``.
+
+    ``len(values) == len(boundaries) + 1``. Unlike keras' ``PiecewiseConstantDecay``, whose intervals
+    are ``(b_{i-1}, b_i]``, a boundary here starts the new value AT that step, like every other
+    boundary in keras_lrsched.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Piecewise([10, 20], [1.0, 0.5, 0.25])
+    >>> [float(s(k)) for k in (9, 10, 20)]
+    [1.0, 0.5, 0.25]
+    """
+
+    def __init__(self, boundaries, values):
+        boundaries = _checks.sequence(
+            "boundaries", boundaries, lambda n, v: _checks.integer(n, v, minimum=0)
+        )
+        self.boundaries = _checks.increasing("boundaries", boundaries)
+        self.values = _checks.sequence("values", values, _checks.learning_rate, min_len=1)
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(
+                "Argument `values` must have one more item than `boundaries`. "
+                f"Received: len(boundaries)={len(self.boundaries)}, len(values)={len(self.values)}"
+            )
+
+    def _compute(self, steps):
+        values = ops.convert_to_tensor(np.asarray(self.values, dtype=np.float32))
+        return ops.take(values, _count_le(self.boundaries, steps))
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        decay.fill_piecewise(
+            out, start, np.asarray(self.boundaries, np.int64), np.asarray(self.values, np.float64)
+        )
+
+    def get_config(self):
+        return {"boundaries": list(self.boundaries), "values": list(self.values)}
+
+
+@export
+class ExponentialDecay(Schedule):
+    """``initial * decay_rate ** (s / decay_steps)``: equal to keras' ``ExponentialDecay``.
+
+    With ``staircase=True`` the exponent is floored. ``end``, when given, clips the lr: a floor when
+    ``decay_rate < 1``, a ceiling when ``decay_rate > 1`` (as optax's ``end_value``).
+
+    >>> import keras_lrsched as lrs
+    >>> round(float(lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=10)(20)), 6)
+    0.25
+    """
+
+    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False, end=None):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.decay_rate = _checks.positive("decay_rate", decay_rate)
+        self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
+        self.staircase = bool(staircase)
+        self.end = None if end is None else _checks.learning_rate("end", end)
+
+    def _compute(self, steps):
+        p = _progress(steps, self.decay_steps, self.staircase)
+        lr = self.initial * ops.exp(p * math.log(self.decay_rate))
+        if self.end is not None:
+            lr = ops.minimum(lr, self.end) if self.decay_rate > 1 else ops.maximum(lr, self.end)
+        return lr
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        has_end = self.end is not None
+        decay.fill_exponential_decay(
+            out, start, self.initial, math.log(self.decay_rate), self.decay_steps,
+            self.staircase, self.end if has_end else 0.0, has_end,
+        )
+
+    def get_config(self):
+        return {
+            "initial": self.initial,
+            "decay_rate": self.decay_rate,
+            "decay_steps": self.decay_steps,
+            "staircase": self.staircase,
+            "end": self.end,
+        }
+
+
+@export
+class Polynomial(Schedule):
+    """``(initial - end) * (1 - min(s, steps) / steps) ** power + end``.
+
+    Equal to keras' ``PolynomialDecay`` (``cycle=False``) and optax's ``polynomial_schedule``.
+    Holds ``end`` from step ``steps`` on.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Polynomial(1.0, end=0.0, steps=10, power=2.0)
+    >>> [round(float(s(k)), 6) for k in (0, 5, 10, 99)]
+    [1.0, 0.25, 0.0, 0.0]
+    """
+
+    def __init__(self, initial, end, steps, power=1.0):
+        self.initial = _checks.learning_rate("initial", initial)
+        self.end = _checks.learning_rate("end", end)
+        self.steps = _checks.integer("steps", steps, minimum=1)
+        self.power = _checks.positive("power", power)
+
+    def _compute(self, steps):
+        remaining = 1.0 - to_float(ops.minimum(steps, self.steps)) / self.steps
+        return (self.initial - self.end) * ops.power(remaining, self.power) + self.end
+
+    def _fill(self, out, start):
+        from ..kernels import decay
+
+        decay.fill_polynomial(out, start, self.initial, self.end, self.steps, self.power)
+
+    def get_config(self):
+        return {"initial": self.initial, "end": self.end, "steps": self.steps, "power": self.power}
+
+
+@export
+class Linear(Polynomial):
+    """Linear from ``initial`` at step 0 to ``end`` at step ``steps``, then ``end``.
+
+    Equal to optax's ``linear_schedule`` and keras' ``PolynomialDecay(power=1)``.
+
+    >>> import keras_lrsched as lrs
+    >>> [round(float(lrs.Linear(0.0, 1.0, steps=4)(k)), 6) for k in (0, 1, 4, 8)]
+    [0.0, 0.25, 1.0, 1.0]
+    """
+
+    def __init__(self, initial, end, steps):
+        super().__init__(initial, end, steps, power=1.0)
+
+    def _compute(self, steps):
+        fraction = to_float(ops.minimum(steps, self.steps)) / self.steps
+        return self.initial + (self.end - self.initial) * fraction
+
+    def get_config(self):
+        return {"initial": self.initial, "end": self.end, "steps": self.steps}

@@ -1,0 +1,99 @@
+"""Schedules with a built-in linear warmup from 0: inverse square root and warmup-stable-decay."""
+
+import math
+
+from keras import ops
+
+from .. import _checks
+from .._api import export
+from ._base import Schedule, to_float
+
+_DECAYS = ("cosine", "linear", "sqrt")
+
+
+@export
+class InverseSqrt(Schedule):
+    """Linear from 0 to ``peak`` at ``warmup_steps``, then ``peak * sqrt(warmup_steps / s)``.
+
+    The "Noam"/inverse-square-root schedule of "Attention Is All You Need", as Hugging Face's
+    ``get_inverse_sqrt_schedule`` computes it (with its default ``timescale = warmup_steps``).
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.InverseSqrt(1.0, warmup_steps=100)
+    >>> [round(float(s(k)), 6) for k in (0, 50, 100, 400)]
+    [0.0, 0.5, 1.0, 0.5]
+    """
+
+    def __init__(self, peak, warmup_steps):
+        self.peak = _checks.learning_rate("peak", peak)
+        self.warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=1)
+
+    def _compute(self, steps):
+        w = self.warmup_steps
+        warm = self.peak * to_float(steps) / w
+        decay = self.peak * ops.sqrt(w / to_float(ops.maximum(steps, w)))
+        return ops.where(steps < w, warm, decay)
+
+    def _fill(self, out, start):
+        from ..kernels import warmup
+
+        warmup.fill_inverse_sqrt(out, start, self.peak, self.warmup_steps)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps}
+
+
+@export
+class WarmupStableDecay(Schedule):
+    """Warmup-stable-decay (WSD, "trapezoidal"): linear warmup, a flat stage, a final decay.
+
+    Linear from 0 at step 0 to ``peak`` at ``warmup_steps``; ``peak`` for ``stable_steps`` steps;
+    then over ``decay_steps`` steps down to ``end`` with the shape ``decay``: ``"cosine"``
+    (a half cosine), ``"linear"`` or ``"sqrt"`` (``1 - sqrt(progress)``); then ``end`` for good.
+    Equal to Hugging Face's ``get_wsd_schedule`` with ``min_lr_ratio = end / peak``.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.WarmupStableDecay(1.0, 10, 10, 10, decay="linear")
+    >>> [round(float(s(k)), 6) for k in (0, 5, 10, 19, 20, 25, 30, 99)]
+    [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0]
+    """
+
+    def __init__(self, peak, warmup_steps, stable_steps, decay_steps, end=0.0, decay="cosine"):
+        self.peak = _checks.learning_rate("peak", peak)
+        self.warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=0)
+        self.stable_steps = _checks.integer("stable_steps", stable_steps, minimum=0)
+        self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
+        self.end = _checks.learning_rate("end", end)
+        self.decay = _checks.choice("decay", decay, _DECAYS)
+
+    def _compute(self, steps):
+        w, d = self.warmup_steps, self.decay_steps
+        decay_start = w + self.stable_steps
+        warm = self.peak * to_float(steps) / max(w, 1)
+        p = to_float(ops.clip(steps - decay_start, 0, d)) / d
+        if self.decay == "cosine":
+            shape = 0.5 * (1.0 + ops.cos(math.pi * p))
+        elif self.decay == "linear":
+            shape = 1.0 - p
+        else:
+            shape = 1.0 - ops.sqrt(p)
+        decayed = self.end + (self.peak - self.end) * shape
+        return ops.where(steps < w, warm, ops.where(steps < decay_start, self.peak, decayed))
+
+    def _fill(self, out, start):
+        from ..kernels import warmup
+
+        warmup.fill_warmup_stable_decay(
+            out, start, self.peak, self.warmup_steps, self.stable_steps, self.decay_steps,
+            self.end, _DECAYS.index(self.decay),
+        )
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "stable_steps": self.stable_steps,
+            "decay_steps": self.decay_steps,
+            "end": self.end,
+            "decay": self.decay,
+        }

@@ -1,0 +1,239 @@
+"""Precomputed lr tables: `precompute()` and the `Table` lookup schedule."""
+
+import inspect
+import math
+import os
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from . import _checks
+from ._api import export
+from .schedules._base import FLOAT, Schedule
+from .schedules.compose import fill_child
+
+
+def _check_values(name, values):
+    """A non-empty 1-D float array of finite learning rates >= 0."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Argument `{name}` must be a 1-D sequence of numbers. Received: {name}={values!r}"
+        ) from None
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(
+            f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name} with shape "
+            f"{array.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"Argument `{name}` must hold finite learning rates >= 0. Received: "
+            f"{name}[{i}]={array[i]!r}"
+        )
+    return array
+
+
+@export
+class Table(Schedule):
+    """A lookup into a precomputed table of learning rates; holds its last value.
+
+    ``lr(s) = values[min(s, len(values) - 1)]``. The values are kept in float32 for ``__call__``
+    and embedded in the graph as a constant, so a ``Table`` given straight to an optimizer suits
+    tables up to about 1e6 entries (its config, and so a saved ``.keras`` file, holds every value).
+    For long runs, give the table to ``LearningRateScheduler(update="step")``, which keeps it in a
+    variable a window at a time, and saves only a small closed form.
+
+    >>> import keras_lrsched as lrs
+    >>> t = lrs.Table([0.3, 0.2, 0.1])
+    >>> [round(float(t(k)), 6) for k in (0, 1, 50)]
+    [0.3, 0.2, 0.1]
+    """
+
+    def __init__(self, values):
+        self.values = _check_values("values", values)
+
+    def __len__(self):
+        return self.values.shape[0]
+
+    def _compute(self, steps):
+        table = ops.convert_to_tensor(self.values.astype(np.float32))
+        return ops.take(table, ops.minimum(steps, len(self) - 1))
+
+    def _fill(self, out, start):
+        from .kernels import lookup
+
+        lookup.fill_lookup(out, start, self.values)
+
+    def save(self, path):
+        """Write the values to `path` as a ``.npy`` file (float64)."""
+        np.save(os.fspath(path), self.values, allow_pickle=False)
+
+    @classmethod
+    def load(cls, path):
+        """Read a table written by `save` (or any 1-D ``.npy`` array of learning rates)."""
+        return cls(np.load(os.fspath(path), allow_pickle=False))
+
+    def get_config(self):
+        return {"values": self.values.tolist()}
+
+
+def _positional_arity(fn):
+    """How many positional arguments `fn` requires (1: f(step); 2: f(epoch, lr))."""
+    target = getattr(fn, "py_func", fn)
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+    has_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    if has_varargs and not required:
+        return None
+    return len(required)
+
+
+def _numba_compiled(fn):
+    """`fn` as a Numba dispatcher, or None when Numba cannot compile it."""
+    import numba
+
+    if isinstance(fn, numba.core.registry.CPUDispatcher):
+        return fn
+    try:
+        return numba.njit(cache=False)(fn)
+    except Exception:  # noqa: BLE001 - anything Numba refuses means "not compilable"
+        return None
+
+
+def _run_compiled(run, fallback, what):
+    """Run a Numba-jitted fill; if typing fails, warn once and run the Python loop instead."""
+    import numba
+
+    try:
+        run()
+    except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(
+            f"precompute: Numba could not compile {what} ({first_line}); running it as a plain "
+            "Python loop, which is much slower for long tables.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        fallback()
+
+
+def _validate_table(out, what):
+    bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{what} must return finite learning rates >= 0. Received: {out[i]!r} at step {i}"
+        )
+    return out
+
+
+def precompute(fn, steps, *, initial_lr=None):
+    """The lr at steps ``0 .. steps - 1`` as a float32 NumPy array.
+
+    Args:
+        fn: one of
+            * a keras_lrsched schedule (its Numba kernel fills the table) or any keras
+              ``LearningRateSchedule`` (evaluated with keras.ops in chunks);
+            * a closed-form Python function ``f(step) -> lr``: compiled with Numba when it can be,
+              otherwise looped in Python with a ``RuntimeWarning``;
+            * a keras-style recurrence ``f(epoch, lr) -> lr``, run as a sequential scan from
+              ``initial_lr``: ``out[0] = f(0, initial_lr)``, ``out[k] = f(k, out[k-1])``. The lr
+              handed on is rounded to float32, as keras' callback reads it back from the optimizer.
+        steps: how many steps (a whole number >= 0).
+        initial_lr: the lr before step 0; required for a recurrence.
+
+    Raises:
+        ValueError: for a bad `steps`, a missing `initial_lr`, or a value that is not a finite
+            lr >= 0 (the message names the step and the value).
+        TypeError: for an `fn` that is none of the above.
+
+    >>> import keras_lrsched as lrs
+    >>> lrs.precompute(lambda epoch, lr: lr * 0.5, 3, initial_lr=1.0).tolist()
+    [0.5, 0.25, 0.125]
+    """
+    steps = _checks.integer("steps", steps, minimum=0)
+    out = np.empty(steps, dtype=np.float32)
+    if isinstance(fn, keras.optimizers.schedules.LearningRateSchedule):
+        if steps:
+            fill_child(fn, out, 0)
+        return _validate_table(out, type(fn).__name__)
+    if not callable(fn):
+        raise TypeError(
+            "Argument `fn` must be a schedule, a function f(step) or a function f(epoch, lr). "
+            f"Received: fn={fn!r}"
+        )
+    arity = _positional_arity(fn)
+    name = getattr(fn, "__name__", type(fn).__name__)
+    if arity == 1:
+        _fill_function(fn, out)
+        return _validate_table(out, f"function `{name}`")
+    if arity == 2:
+        if initial_lr is None:
+            raise ValueError(
+                f"Argument `initial_lr` is required when `fn` is a recurrence f(epoch, lr). "
+                f"Received: initial_lr=None for fn={name}"
+            )
+        initial_lr = _checks.learning_rate("initial_lr", initial_lr)
+        _scan_recurrence(fn, out, initial_lr)
+        return _validate_table(out, f"function `{name}`")
+    raise TypeError(
+        f"Argument `fn` must take one argument f(step) or two f(epoch, lr). Received: fn={name} "
+        f"requiring {arity} positional arguments"
+    )
+
+
+def _python_value(fn, *args):
+    value = fn(*args)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"The schedule function must return a number. Received: {value!r} at step {args[0]}"
+        ) from None
+
+
+def _fill_function(fn, out):
+    def fallback():
+        for k in range(out.shape[0]):
+            out[k] = _python_value(fn, k)
+
+    compiled = _numba_compiled(fn)
+    if compiled is None:
+        fallback()
+        return
+
+    def run():
+        from .kernels import lookup
+
+        lookup.fill_function(out, 0, compiled)
+
+    _run_compiled(run, fallback, f"the function {getattr(fn, '__name__', fn)!r}")
+
+
+def _scan_recurrence(fn, out, initial_lr):
+    def fallback():
+        lr = float(np.float32(initial_lr))
+        for k in range(out.shape[0]):
+            lr = float(np.float32(_python_value(fn, k, lr)))
+            out[k] = lr
+
+    compiled = _numba_compiled(fn)
+    if compiled is None:
+        fallback()
+        return
+
+    def run():
+        from .kernels import lookup
+
+        lookup.scan_recurrence(out, compiled, initial_lr)
+
+    _run_compiled(run, fallback, f"the function {getattr(fn, '__name__', fn)!r}")
