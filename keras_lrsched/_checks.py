@@ -19,18 +19,36 @@ def real(name, value):
     """A finite real number (not a bool, not a tensor), returned as a Python float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         _fail(name, value, "a real number", TypeError)
-    value = float(value)
-    if not math.isfinite(value):
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond float64, e.g. 10**400
+        as_float = math.inf
+    if not math.isfinite(as_float):
         _fail(name, value, "finite")
-    return value
+    return as_float
+
+
+# Schedules compute in float32: a larger lr would be inf on the graph path.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Steps are int64 in the kernels (and on 64-bit step counters).
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def learning_rate(name, value):
-    """A finite learning rate >= 0."""
+    """A finite learning rate >= 0 that float32 can hold."""
     value = real(name, value)
     if value < 0:
         _fail(name, value, ">= 0")
+    if value > _FLOAT32_MAX:
+        _fail(name, value, f"<= {_FLOAT32_MAX:.8g} (the largest float32)")
     return value
+
+
+def boolean(name, value):
+    """A bool (NumPy's included). Strings such as "False" are refused, not silently truthy."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    _fail(name, value, "True or False", TypeError)
 
 
 def positive(name, value):
@@ -55,6 +73,8 @@ def integer(name, value, minimum=0):
         _fail(name, value, "an integer", TypeError)
     if value < minimum:
         _fail(name, value, f">= {minimum}" if minimum != 1 else "> 0")
+    if value > _INT64_MAX:
+        _fail(name, value, "< 2**63 (steps are 64-bit integers)")
     return value
 
 

@@ -24,9 +24,10 @@ def _check_values(name, values):
             f"Argument `{name}` must be a 1-D sequence of numbers. Received: {name}={values!r}"
         ) from None
     if array.ndim != 1 or array.size == 0:
+        shown = np.array2string(array, threshold=8, separator=", ") if array.ndim else values
         raise ValueError(
-            f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name} with shape "
-            f"{array.shape}"
+            f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
+            f"with shape {array.shape}"
         )
     bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
     if bad.size:

@@ -86,12 +86,16 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         """
         n = _checks.integer("n", n, minimum=0)
         start = _checks.integer("start", start, minimum=0)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
+        try:
+            np_dtype = np.dtype(dtype)
+        except TypeError:
+            np_dtype = None
+        if np_dtype not in (np.float32, np.float64):
+            shown = np_dtype.name if np_dtype is not None else dtype
             raise ValueError(
-                f"Argument `dtype` must be float32 or float64. Received: dtype={dtype.name!r}"
+                f"Argument `dtype` must be float32 or float64. Received: dtype={shown!r}"
             )
-        out = np.empty(n, dtype=dtype)
+        out = np.empty(n, dtype=np_dtype)
         if n:
             self._fill(out, start)
         return out

@@ -107,7 +107,7 @@ class OneCycle(Schedule):
         self.anneal = _checks.choice("anneal", anneal, _ANNEALS)
         self.div_factor = _checks.positive("div_factor", div_factor)
         self.final_div_factor = _checks.positive("final_div_factor", final_div_factor)
-        self.three_phase = bool(three_phase)
+        self.three_phase = _checks.boolean("three_phase", three_phase)
         self._phases = self._build_phases()
 
     def _build_phases(self):

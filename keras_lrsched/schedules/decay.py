@@ -79,7 +79,7 @@ class TimeDecay(Schedule):
         self.initial = _checks.learning_rate("initial", initial)
         self.decay_rate = _checks.learning_rate("decay_rate", decay_rate)
         self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
-        self.staircase = bool(staircase)
+        self.staircase = _checks.boolean("staircase", staircase)
 
     def _compute(self, steps):
         p = _progress(steps, self.decay_steps, self.staircase)
@@ -222,7 +222,7 @@ class ExponentialDecay(Schedule):
         self.initial = _checks.learning_rate("initial", initial)
         self.decay_rate = _checks.positive("decay_rate", decay_rate)
         self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
-        self.staircase = bool(staircase)
+        self.staircase = _checks.boolean("staircase", staircase)
         self.end = None if end is None else _checks.learning_rate("end", end)
 
     def _compute(self, steps):
