@@ -60,6 +60,18 @@ def offset(steps, boundary):
     return result - frac if frac else result
 
 
+def power(base, exponent):
+    """``base ** exponent`` for a Python float `base` >= 0 and a float32 tensor `exponent` >= 0.
+
+    Taken as ``exp(exponent * log(base))`` with the log in float64. Rounding `base` to float32
+    first and raising it to a large power multiplies its rounding error by the exponent: a
+    per-step factor of 0.999 would be 4e-5 off after 3000 steps, 1e-3 off for 0.99999 after 1e5.
+    """
+    if base == 0.0:
+        return to_float(ops.where(exponent > 0, 0.0, 1.0))
+    return ops.exp(exponent * math.log(base))
+
+
 def cos_anneal(start, end, fraction):
     """Cosine from `start` at fraction 0 to `end` at fraction 1 (float32 tensor `fraction`)."""
     return end + (start - end) * 0.5 * (1.0 + ops.cos(math.pi * fraction))

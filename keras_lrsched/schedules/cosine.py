@@ -7,7 +7,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, cos_anneal, int_dtype, to_float
+from ._base import Schedule, cos_anneal, int_dtype, power, to_float
 
 # Cycle starts are tabulated up to here (the largest step a float64 holds exactly).
 _LAST_STEP = 2**53
@@ -137,7 +137,7 @@ class CosineRestarts(Schedule):
         if self._cycles is None:
             c = steps // self.period
             fraction = to_float(steps - c * self.period) / self.period
-            amplitude = ops.power(ops.cast(self.m_mul, FLOAT), to_float(c))
+            amplitude = power(self.m_mul, to_float(c))
         else:
             starts, start_frac, lengths, amplitudes = self._cycles
             if int_dtype() == "int32":

@@ -8,7 +8,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, int_dtype, to_float
+from ._base import FLOAT, Schedule, int_dtype, power, to_float
 
 
 def _split(steps, period):
@@ -120,7 +120,7 @@ class StepDecay(Schedule):
 
     def _compute(self, steps):
         k = to_float(steps // self.step_size)
-        return self.initial * ops.power(ops.cast(self.factor, FLOAT), k)
+        return self.initial * power(self.factor, k)
 
     def _fill(self, out, start):
         from ..kernels import decay
@@ -153,7 +153,7 @@ class MultiStepDecay(Schedule):
 
     def _compute(self, steps):
         k = to_float(_count_le(self.milestones, steps))
-        return self.initial * ops.power(ops.cast(self.factor, FLOAT), k)
+        return self.initial * power(self.factor, k)
 
     def _fill(self, out, start):
         from ..kernels import decay

@@ -1,0 +1,157 @@
+"""Shared test helpers.
+
+Nothing here imports keras at module level: tests/kernels/ runs under this conftest too and must
+stay backend-free. Tests that need keras get it through the fixtures below, which import it lazily.
+"""
+
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+KERNEL_TESTS = pathlib.Path(__file__).parent / "kernels"
+
+# float32 precision, as the parity requirement reads it: a few float32 ulps relative to the value,
+# plus a little absolute slack relative to the schedule's peak (values that decay towards 0 keep
+# an absolute float32 error of about eps32 * peak from the arithmetic that produced them).
+RTOL = 2e-6
+ATOL_OF_PEAK = 1e-6
+
+
+def pytest_collectstart(collector):
+    # torch must be imported before tensorflow in one process (the other order can crash torch's
+    # import). Under the TensorFlow backend, the first `import keras` in a test module imports
+    # tensorflow, so torch is imported just before the first keras-side test module is collected.
+    if isinstance(collector, pytest.Module) and KERNEL_TESTS not in collector.path.parents:
+        if "torch" not in sys.modules and "tensorflow" not in sys.modules:
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                pass
+
+
+def backend_name():
+    import keras
+
+    return keras.backend.backend()
+
+
+def to_numpy(schedule, steps):
+    """`schedule(steps)` through keras.ops (the closed-form path), as a float64 NumPy array."""
+    import keras
+
+    value = schedule(np.asarray(steps))
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+
+def assert_lr_close(actual, expected, peak=None, rtol=RTOL, atol_of_peak=ATOL_OF_PEAK, what=""):
+    """float32-precision comparison of two lr arrays; `peak` scales the absolute tolerance."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    if peak is None:
+        peak = float(np.max(np.abs(expected))) if expected.size else 1.0
+    np.testing.assert_allclose(
+        actual, expected, rtol=rtol, atol=atol_of_peak * max(peak, 1e-30), err_msg=what
+    )
+
+
+@pytest.fixture
+def backend():
+    return backend_name()
+
+
+@pytest.fixture(name="to_numpy")
+def _to_numpy_fixture():
+    return to_numpy
+
+
+@pytest.fixture(name="assert_lr_close")
+def _assert_lr_close_fixture():
+    return assert_lr_close
+
+
+# --------------------------------------------------------------------------------------------
+# Example schedules: at least one of every public class, with the variants that take different
+# code paths (staircase, clipping, t_mul == 1 / > 1, every mode), and nested composites.
+# A test that takes the `example` fixture runs once per entry; each run builds a fresh schedule.
+
+
+def _keras_cosine():
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(0.5, decay_steps=40, alpha=0.1)
+
+
+EXAMPLES = {
+    "Constant": lambda lrs: lrs.Constant(0.3),
+    "TimeDecay": lambda lrs: lrs.TimeDecay(0.1, decay_rate=0.5, decay_steps=7),
+    "TimeDecay-staircase": lambda lrs: lrs.TimeDecay(0.1, 2.0, decay_steps=5, staircase=True),
+    "StepDecay": lambda lrs: lrs.StepDecay(0.2, factor=0.5, step_size=9),
+    "StepDecay-near1": lambda lrs: lrs.StepDecay(1.0, factor=0.999, step_size=1),
+    "StepDecay-zero": lambda lrs: lrs.StepDecay(1.0, factor=0.0, step_size=4),
+    "MultiStepDecay": lambda lrs: lrs.MultiStepDecay(0.1, milestones=[5, 12, 12, 40], factor=0.3),
+    "ExponentialDecay": lambda lrs: lrs.ExponentialDecay(0.1, decay_rate=0.9, decay_steps=3),
+    "ExponentialDecay-staircase-end": lambda lrs: lrs.ExponentialDecay(
+        0.1, 0.5, decay_steps=4, staircase=True, end=0.01
+    ),
+    "ExponentialDecay-growing-end": lambda lrs: lrs.ExponentialDecay(0.01, 1.1, end=0.05),
+    "Piecewise": lambda lrs: lrs.Piecewise([3, 10, 11], [0.4, 0.2, 0.1, 0.05]),
+    "Polynomial": lambda lrs: lrs.Polynomial(0.5, end=0.01, steps=37, power=2.5),
+    "Linear": lambda lrs: lrs.Linear(0.0, 1.0, steps=21),
+    "Cosine": lambda lrs: lrs.Cosine(1.0, steps=33, end=0.05),
+    "CosineRestarts-fixed": lambda lrs: lrs.CosineRestarts(1.0, period=13, m_mul=0.8, end=0.1),
+    "CosineRestarts-t2": lambda lrs: lrs.CosineRestarts(0.5, period=5, t_mul=2.0, m_mul=0.9),
+    "CosineRestarts-t1.5": lambda lrs: lrs.CosineRestarts(1.0, period=7, t_mul=1.5, end=0.01),
+    "Cyclic-triangular": lambda lrs: lrs.Cyclic(0.1, 1.0, step_size_up=4, step_size_down=7),
+    "Cyclic-triangular2": lambda lrs: lrs.Cyclic(0.1, 1.0, step_size_up=5, mode="triangular2"),
+    "Cyclic-exp_range": lambda lrs: lrs.Cyclic(
+        0.1, 1.0, step_size_up=3, step_size_down=6, mode="exp_range", gamma=0.98
+    ),
+    "OneCycle-cos": lambda lrs: lrs.OneCycle(1.0, total_steps=57),
+    "OneCycle-linear-3phase": lambda lrs: lrs.OneCycle(
+        0.5, total_steps=61, pct_start=0.25, anneal="linear", three_phase=True
+    ),
+    "InverseSqrt": lambda lrs: lrs.InverseSqrt(0.01, warmup_steps=16),
+    "WSD-cosine": lambda lrs: lrs.WarmupStableDecay(1.0, 5, 10, 20, end=0.1),
+    "WSD-linear": lambda lrs: lrs.WarmupStableDecay(1.0, 0, 7, 9, decay="linear"),
+    "WSD-sqrt": lambda lrs: lrs.WarmupStableDecay(0.3, 4, 0, 11, end=0.03, decay="sqrt"),
+    "Table": lambda lrs: lrs.Table([0.3, 0.25, 0.2, 0.0, 0.1]),
+    "Warmup-Cosine": lambda lrs: lrs.Warmup(lrs.Cosine(1.0, 50, end=0.1), steps=10, start=0.05),
+    "Warmup-CosineRestarts": lambda lrs: lrs.Warmup(
+        lrs.CosineRestarts(1.0, 9, t_mul=2.0, m_mul=0.7), steps=6
+    ),
+    "Warmup-keras-child": lambda lrs: lrs.Warmup(_keras_cosine(), steps=8),
+    "Join": lambda lrs: lrs.Join(
+        [lrs.Linear(0.0, 1.0, 10), lrs.Cosine(1.0, 20), lrs.Constant(0.02)], boundaries=[10, 30]
+    ),
+    "Join-nested": lambda lrs: lrs.Join(
+        [
+            lrs.Warmup(lrs.Constant(0.5), steps=4),
+            lrs.Join([lrs.Table([0.4, 0.3]), lrs.StepDecay(0.3, 0.5, 3)], boundaries=[5]),
+            _keras_cosine(),
+        ],
+        boundaries=[4, 20],
+    ),
+    "Warmup-Join-nested": lambda lrs: lrs.Warmup(
+        lrs.Join([lrs.OneCycle(1.0, 20), lrs.CosineRestarts(0.2, 6, t_mul=2.0)], [25]),
+        steps=7,
+        start=0.01,
+    ),
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "example" in metafunc.fixturenames:
+        names = list(EXAMPLES)
+        metafunc.parametrize("example", names, ids=names, indirect=True)
+
+
+@pytest.fixture
+def example(request):
+    """A freshly built example schedule (see EXAMPLES)."""
+    import keras_lrsched as lrs
+
+    return EXAMPLES[request.param](lrs)
+
