@@ -27,6 +27,8 @@ from .schedules import (
     WarmupStableDecay,
 )
 from .table import Table, precompute
+from .spec import get
+from .plot import plot  # the function shadows the submodule name; import helpers from .plot
 
 __version__ = "0.1.0"
 
@@ -50,4 +52,6 @@ __all__ = [
     "Join",
     "Table",
     "precompute",
+    "get",
+    "plot",
 ]

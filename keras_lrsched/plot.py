@@ -1,0 +1,208 @@
+"""`plot()`: draw a schedule, a table, a training History or the callback's per-step record.
+
+matplotlib is imported on the first call, never with keras_lrsched (install the ``plot`` extra:
+``pip install "keras_lrsched[plot]"``). With no display (a server, CI) the Agg backend is chosen,
+unless a backend was already picked (``MPLBACKEND``, ``matplotlib.use``, a notebook).
+"""
+
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+
+_LRSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+# Above this many steps a schedule is filled by its Numba kernel instead of keras.ops.
+_CLOSED_FORM_MAX = 1 << 20
+# A line with more points than this is drawn as a min/max envelope of this many bins.
+_MAX_POINTS = 100_000
+_DEFAULT_STEPS = 1000
+
+
+def pyplot():
+    """matplotlib.pyplot, choosing Agg when there is no display; a clear ImportError without it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            "Plotting needs matplotlib, which is not installed. Install it with: "
+            "pip install \"keras_lrsched[plot]\" (or pip install matplotlib)"
+        ) from None
+    if _headless() and not os.environ.get("MPLBACKEND"):
+        # Keras itself may have imported pyplot already; what matters is that no backend is chosen.
+        chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: "unknown")()
+        if chosen is None:
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _headless():
+    if sys.platform.startswith(("linux", "freebsd")):
+        return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return False
+
+
+def default_steps(schedule):
+    """How many steps show a schedule whole: its own length where it has one, else 1000.
+
+    Table: its length; OneCycle: ``total_steps``; Cosine, Polynomial, Linear: ``steps + 1``;
+    WarmupStableDecay: the three phases + 1; Warmup and Join: their parts added up; Cyclic: two
+    cycles; CosineRestarts: three cycles; step-like decays: a little past the last drop.
+    """
+    from . import schedules as s
+    from .table import Table
+
+    if isinstance(schedule, Table):
+        return len(schedule)
+    if isinstance(schedule, s.OneCycle):
+        return schedule.total_steps
+    if isinstance(schedule, (s.Cosine, s.Polynomial)):
+        return schedule.steps + 1
+    if isinstance(schedule, s.WarmupStableDecay):
+        return schedule.warmup_steps + schedule.stable_steps + schedule.decay_steps + 1
+    if isinstance(schedule, s.Warmup):
+        return schedule.steps + default_steps(schedule.after)
+    if isinstance(schedule, s.Join):
+        return ([0] + schedule.boundaries)[-1] + default_steps(schedule.schedules[-1])
+    if isinstance(schedule, s.Cyclic):
+        return 2 * (schedule.step_size_up + schedule.step_size_down)
+    if isinstance(schedule, s.CosineRestarts):
+        t = schedule.t_mul
+        return int(min(schedule.period * (1 + t + t * t), 10**7))
+    if isinstance(schedule, s.StepDecay):
+        return 5 * schedule.step_size
+    if isinstance(schedule, s.MultiStepDecay):
+        return max(int(schedule.milestones[-1] * 1.25), schedule.milestones[-1] + 1)
+    if isinstance(schedule, s.Piecewise) and schedule.boundaries:
+        return max(int(schedule.boundaries[-1] * 1.25), schedule.boundaries[-1] + 1)
+    if isinstance(schedule, (s.TimeDecay, s.ExponentialDecay)):
+        return 10 * schedule.decay_steps if schedule.decay_steps > 1 else _DEFAULT_STEPS
+    if isinstance(schedule, s.InverseSqrt):
+        return 10 * schedule.warmup_steps
+    return _DEFAULT_STEPS
+
+
+def _schedule_values(schedule, steps):
+    from .schedules import Schedule
+    from .table import Table, precompute
+
+    if isinstance(schedule, Table):
+        idx = np.minimum(np.arange(steps), len(schedule) - 1)
+        return schedule.values[idx]
+    if isinstance(schedule, Schedule) and steps <= _CLOSED_FORM_MAX:
+        return keras.ops.convert_to_numpy(schedule(np.arange(steps))).astype(np.float64)
+    return precompute(schedule, steps).astype(np.float64)
+
+
+def _lr_key(history):
+    for key in ("learning_rate", "lr"):
+        if key in history:
+            return key
+    raise ValueError(
+        "This History has no learning rate (keys: "
+        f"{sorted(history)}). Train with keras_lrsched.LearningRateScheduler (or keras' own "
+        "callback), which logs `learning_rate` every epoch."
+    )
+
+
+def series(obj, steps=None):
+    """``(x, lr, x_label, label)`` for anything `plot` accepts (see `plot`)."""
+    if steps is not None:
+        from . import _checks
+
+        steps = _checks.integer("steps", steps, minimum=1)
+    if isinstance(obj, _LRSchedule):
+        n = default_steps(obj) if steps is None else steps
+        y = _schedule_values(obj, n)
+        return np.arange(n), y, "step", type(obj).__name__
+    history = getattr(obj, "history", None)
+    if isinstance(history, dict) or isinstance(obj, dict):
+        record = obj if isinstance(obj, dict) else history
+        y = np.asarray(record[_lr_key(record)], dtype=np.float64)
+        epochs = getattr(obj, "epoch", None)
+        x = np.asarray(epochs) if epochs is not None and len(epochs) == len(y) else np.arange(len(y))
+        return _cut(x, y, steps) + ("epoch", "learning_rate")
+    if hasattr(obj, "learning_rates") and not isinstance(obj, np.ndarray):
+        record = obj.learning_rates
+        if record is None or len(record) == 0:
+            raise ValueError(
+                f"{type(obj).__name__} has no per-step learning rates recorded. Use "
+                "LearningRateScheduler(..., update=\"step\") and plot it after model.fit."
+            )
+        y = np.asarray(record, dtype=np.float64)
+        return _cut(np.arange(len(y)), y, steps) + ("step", "learning rate")
+    if isinstance(obj, (np.ndarray, list, tuple)):
+        y = np.asarray(obj)
+        if y.dtype.kind != "f":
+            y = y.astype(np.float64)
+        if y.ndim != 1 or y.size == 0:
+            raise ValueError(
+                f"Argument `obj` must be a non-empty 1-D array of learning rates. Received an "
+                f"array of shape {y.shape}"
+            )
+        return _cut(np.arange(len(y)), y, steps) + ("step", "learning rate")
+    raise TypeError(
+        "Argument `obj` must be a schedule, a Table, a 1-D array, a keras History (or its "
+        "`.history` dict) or a LearningRateScheduler with a per-step record. Received: "
+        f"obj of type {type(obj).__name__}"
+    )
+
+
+def _cut(x, y, steps):
+    return (x, y) if steps is None else (x[:steps], y[:steps])
+
+
+def envelope(x, y, max_points=_MAX_POINTS):
+    """At most ``2 * max_points`` points that keep every spike: the min and max of each bin."""
+    n = y.shape[0]
+    if n <= 2 * max_points:
+        return x, y
+    size = math.ceil(n / max_points)
+    whole = n // size * size
+    bins = y[:whole].reshape(-1, size)
+    pairs = np.stack([bins.min(axis=1), bins.max(axis=1)], axis=1)
+    xs = np.repeat(x[:whole:size], 2)
+    return np.concatenate([xs, x[whole:]]), np.concatenate([pairs.ravel(), y[whole:]])
+
+
+def plot(obj, steps=None, ax=None, **kwargs):
+    """Plot the learning rate of `obj` and return the matplotlib Axes.
+
+    Args:
+        obj: what to plot:
+
+            * a schedule (keras_lrsched or keras): lr against step;
+            * a ``Table`` or a 1-D array of learning rates (e.g. from ``precompute``): lr
+              against step;
+            * a keras ``History`` (``model.fit``'s return value) or its ``.history`` dict: the
+              logged ``learning_rate`` against epoch (0-based, as keras numbers them);
+            * a ``LearningRateScheduler(update="step")`` after fit (its ``learning_rates``): lr
+              against step.
+        steps: how many steps (epochs for a History) to draw. By default all of an array or a
+            History, and for a schedule its own length where it has one (``total_steps``, ...),
+            else 1000. Long series (over 200,000 points) are drawn as a min/max envelope, so a
+            1e8-step table plots in a second and keeps its spikes.
+        ax: the Axes to draw on; by default a new figure.
+        **kwargs: passed to ``Axes.plot`` (``label``, ``color``, ...).
+
+    Returns:
+        The matplotlib Axes, with the x axis labelled "step" or "epoch" and the y axis "learning
+        rate".
+
+    Raises:
+        ImportError: when matplotlib is not installed (the message says how to install it).
+    """
+    x, y, x_label, label = series(obj, steps)
+    plt = pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    x, y = envelope(x, y)
+    kwargs.setdefault("label", label)
+    ax.plot(x, y, **kwargs)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("learning rate")
+    return ax
