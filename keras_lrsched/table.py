@@ -127,18 +127,19 @@ def _run_compiled(run, fallback, what):
         fallback()
 
 
-def _validate_table(out, what):
+def _validate_table(out, what, start=0):
     bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
     if bad.size:
         i = int(bad[0])
         raise ValueError(
-            f"{what} must return finite learning rates >= 0. Received: {out[i]!r} at step {i}"
+            f"{what} must return finite learning rates >= 0. Received: {out[i]!r} at step "
+            f"{start + i}"
         )
     return out
 
 
-def precompute(fn, steps, *, initial_lr=None):
-    """The lr at steps ``0 .. steps - 1`` as a float32 NumPy array.
+def precompute(fn, steps, *, initial_lr=None, start=0):
+    """The lr at steps ``start .. start + steps - 1`` as a float32 NumPy array.
 
     Args:
         fn: one of
@@ -150,7 +151,10 @@ def precompute(fn, steps, *, initial_lr=None):
               ``initial_lr``: ``out[0] = f(0, initial_lr)``, ``out[k] = f(k, out[k-1])``. The lr
               handed on is rounded to float32, as keras' callback reads it back from the optimizer.
         steps: how many steps (a whole number >= 0).
-        initial_lr: the lr before step 0; required for a recurrence.
+        initial_lr: the lr before the first step computed (step ``start``); required for a
+            recurrence. With ``start > 0`` the scan continues from there:
+            ``out[0] = f(start, initial_lr)``, which is how a resumed run picks up.
+        start: the first step (a whole number >= 0); error messages name absolute steps.
 
     Raises:
         ValueError: for a bad `steps`, a missing `initial_lr`, or a value that is not a finite
@@ -162,11 +166,12 @@ def precompute(fn, steps, *, initial_lr=None):
     [0.5, 0.25, 0.125]
     """
     steps = _checks.integer("steps", steps, minimum=0)
+    start = _checks.integer("start", start, minimum=0)
     out = np.empty(steps, dtype=np.float32)
     if isinstance(fn, keras.optimizers.schedules.LearningRateSchedule):
         if steps:
-            fill_child(fn, out, 0)
-        return _validate_table(out, type(fn).__name__)
+            fill_child(fn, out, start)
+        return _validate_table(out, type(fn).__name__, start)
     if not callable(fn):
         raise TypeError(
             "Argument `fn` must be a schedule, a function f(step) or a function f(epoch, lr). "
@@ -175,8 +180,8 @@ def precompute(fn, steps, *, initial_lr=None):
     arity = _positional_arity(fn)
     name = getattr(fn, "__name__", type(fn).__name__)
     if arity == 1:
-        _fill_function(fn, out)
-        return _validate_table(out, f"function `{name}`")
+        _fill_function(fn, out, start)
+        return _validate_table(out, f"function `{name}`", start)
     if arity == 2:
         if initial_lr is None:
             raise ValueError(
@@ -184,8 +189,8 @@ def precompute(fn, steps, *, initial_lr=None):
                 f"Received: initial_lr=None for fn={name}"
             )
         initial_lr = _checks.learning_rate("initial_lr", initial_lr)
-        _scan_recurrence(fn, out, initial_lr)
-        return _validate_table(out, f"function `{name}`")
+        _scan_recurrence(fn, out, initial_lr, start)
+        return _validate_table(out, f"function `{name}`", start)
     raise TypeError(
         f"Argument `fn` must take one argument f(step) or two f(epoch, lr). Received: fn={name} "
         f"requiring {arity} positional arguments"
@@ -202,10 +207,10 @@ def _python_value(fn, *args):
         ) from None
 
 
-def _fill_function(fn, out):
+def _fill_function(fn, out, start=0):
     def fallback():
         for k in range(out.shape[0]):
-            out[k] = _python_value(fn, k)
+            out[k] = _python_value(fn, start + k)
 
     compiled = _numba_compiled(fn)
     if compiled is None:
@@ -215,22 +220,32 @@ def _fill_function(fn, out):
     def run():
         from .kernels import lookup
 
-        lookup.fill_function(out, 0, compiled)
+        lookup.fill_function(out, start, compiled)
 
     _run_compiled(run, fallback, f"the function {getattr(fn, '__name__', fn)!r}")
 
 
-def _scan_recurrence(fn, out, initial_lr):
+def _scan_recurrence(fn, out, initial_lr, start=0):
     def fallback():
         lr = float(np.float32(initial_lr))
         for k in range(out.shape[0]):
-            lr = float(np.float32(_python_value(fn, k, lr)))
+            lr = float(np.float32(_python_value(fn, start + k, lr)))
             out[k] = lr
 
     compiled = _numba_compiled(fn)
     if compiled is None:
         fallback()
         return
+    if start:
+        # The scan kernel counts from 0; a jitted shim adds the offset (Numba freezes `start`).
+        import numba
+
+        inner = compiled
+
+        def shifted(k, lr):
+            return inner(k + start, lr)
+
+        compiled = numba.njit(cache=False)(shifted)
 
     def run():
         from .kernels import lookup
