@@ -1,0 +1,898 @@
+"""`LearningRateScheduler`: the one callback of keras_lrsched, per epoch or per step."""
+
+import math
+import warnings
+
+import keras
+import numpy as np
+from keras import ops
+
+from . import _checks
+from .plateau import Plateau
+from .table import Table, _check_values, _positional_arity, precompute
+
+try:  # keras' own printer (absl logging when interactive logging is off), as its callback uses
+    from keras.src.utils.io_utils import print_msg as _print_msg
+except ImportError:  # pragma: no cover - a keras without the private module
+
+    def _print_msg(message):
+        print(message)
+
+
+try:
+    from keras.src.saving.keras_saveable import KerasSaveable as _Saveable
+except ImportError:  # pragma: no cover - then the state is simply not saved with the weights
+    _Saveable = object
+
+_LRSchedule = keras.optimizers.schedules.LearningRateSchedule
+_UPDATES = ("epoch", "step")
+_MAX_WINDOW = 1 << 16
+_STATE_ATTR = "_keras_lrsched_state"
+_INSTALL_ATTR = "_keras_lrsched_install"
+_EXPLAIN_LIMIT = 1_000_000
+
+
+class LearningRateScheduler(keras.callbacks.Callback):
+    """Set the learning rate per epoch (a drop-in for keras' callback) or per optimizer step.
+
+    ``LearningRateScheduler(schedule, verbose=0, *, update="epoch", plateau=None, window=None)``
+
+    Args:
+        schedule: one of
+            * a keras_lrsched schedule or any keras ``LearningRateSchedule``;
+            * a function ``schedule(index, lr) -> new lr`` or ``schedule(index) -> lr``, as for
+              keras' own callback (``lr`` is the current learning rate, a Python float);
+            * a ``Table`` or a 1-D array of learning rates (the last value holds past the end).
+            The index is the 0-based epoch in epoch mode and the global step (the number of
+            optimizer updates already applied, ``optimizer.iterations``) in step mode.
+        verbose: 0 quiet, 1 prints keras' message ("Epoch 3: LearningRateScheduler setting
+            learning rate to 0.01.") once per epoch.
+        update: "epoch" (default) or "step".
+        plateau: an optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the
+            scale dropping when ``plateau.monitor`` stops improving (see ``Plateau``).
+        window: step mode with a table or a function: how many steps of the table live on the
+            device at a time. Default: the steps of one epoch, at most 65536 (256 KB).
+
+    Epoch mode behaves as ``keras.callbacks.LearningRateScheduler``: at each epoch begin the lr
+    is set to the schedule's value, at each epoch end ``logs["learning_rate"]`` is the
+    optimizer's lr (``logs["learning_rate_<name>"]`` per optimizer when the optimizer has
+    ``.optimizers``, as keras does). Swap the import and History and weights stay the same.
+
+    Step mode puts the lr computation inside the compiled train step, so under JAX (whose
+    trainer keeps the variables in a local state during an epoch), TensorFlow and Torch the lr
+    of update ``k`` is ``schedule(k)``, with no per-batch host work. For the duration of ``fit``
+    each optimizer's learning rate reads, inside the step:
+
+    * a closed-form schedule (any ``LearningRateSchedule`` but a ``Table``), called with
+      ``optimizer.iterations``, exactly as if the optimizer owned it; or
+    * for a ``Table``, an array or a function: a lookup into a *window*, a non-trainable
+      variable holding the lr of the next ``window`` steps. The window is written at each epoch
+      begin (and, for epochs longer than the window, refreshed from a batch hook, one state
+      sync per ``window`` steps under JAX), so device memory does not grow with the run. The
+      table is never a constant of the graph. A function is precomputed on the host with
+      ``precompute`` for the steps of the run (``epochs * steps`` from fit's params); when
+      fit does not know its steps per epoch, it is computed a window ahead as the run goes;
+    * times the plateau scale (a variable) when there is a ``plateau``.
+
+    The window, the scale and the step the window starts at are variables tracked by the
+    optimizer during ``fit`` (the JAX trainer only sees variables in its state), and kept out of
+    what the optimizer saves. The train function is rebuilt once when ``fit`` begins and once
+    after it ends, so each ``fit`` compiles the step once; nothing is retraced between epochs.
+
+    Saving: during ``fit`` the optimizer's config is left alone, so a ``.keras`` file written
+    mid-fit (``ModelCheckpoint``) holds the optimizer's own float lr (kept equal to the last lr
+    applied) or its own schedule: it is small, holds no table, and loads without
+    ``custom_objects`` (with no keras_lrsched import when the optimizer had a float lr). Its
+    weights hold the optimizer's usual variables, nothing run-length. The callback's own state
+    (plateau scale, best, wait and cooldown; the last lr a recurrence returned) is saved in a
+    small extra group next to the optimizer's variables; keras loaders that don't know it skip
+    it, and ``BackupAndRestore`` restores it (put ``BackupAndRestore`` after this callback in
+    the list, so that the epoch-end backup includes the plateau step of that epoch).
+
+    After ``fit`` the optimizer is as it was, with its own schedule if it had one; an optimizer
+    with a float lr keeps a settable float lr equal to the last lr applied. If ``fit`` raised,
+    call ``restore()``; the next ``fit`` with this callback does it too.
+
+    Resume: everything is derived from ``optimizer.iterations`` (step mode) or the epoch index
+    (epoch mode), so ``fit(initial_epoch=...)`` on the same model, or ``BackupAndRestore``,
+    continues the uninterrupted trajectory. A recurrence ``f(index, lr)`` continues from the
+    optimizer's current lr, as keras' callback does.
+
+    Mixed precision: a ``LossScaleOptimizer`` is driven through its inner optimizer. With
+    ``optimizer.optimizers`` (keras ``MultiOptimizer``) each optimizer is driven and logged.
+
+    ``learning_rates`` holds the lr applied at each update of the latest ``fit`` (the first
+    optimizer's, in both modes), computed on the host from the schedule, with no device read
+    per step. ``history.history["learning_rate"]`` holds one value per epoch: in step mode, the
+    lr of the epoch's last update. Under gradient accumulation the step is the update count.
+
+    A schedule value that is NaN, infinite, negative, not a number or not a scalar, a schedule
+    that raises, or a function with the wrong arity raises ``ValueError``/``TypeError`` naming
+    the epoch or step and the value, before the lr is applied: in step mode every precomputed
+    value is checked before training starts. The optimizer is restored and the weights are left
+    as they were.
+
+    >>> import numpy as np, keras, keras_lrsched as lrs
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    >>> cb = lrs.LearningRateScheduler(lrs.Linear(0.1, 0.0, steps=4), update="step")
+    >>> h = model.fit(np.ones((8, 2)), np.ones(8), batch_size=4, epochs=2, callbacks=[cb],
+    ...               verbose=0)
+    >>> [round(float(v), 4) for v in cb.learning_rates]
+    [0.1, 0.075, 0.05, 0.025]
+    >>> [round(v, 4) for v in h.history["learning_rate"]]
+    [0.075, 0.025]
+    >>> round(float(model.optimizer.learning_rate), 4)
+    0.025
+    """
+
+    def __init__(self, schedule, verbose=0, *, update="epoch", plateau=None, window=None):
+        super().__init__()
+        self.update = _checks.choice("update", update, _UPDATES)
+        if plateau is not None and not isinstance(plateau, Plateau):
+            raise TypeError(
+                f"Argument `plateau` must be a keras_lrsched Plateau or None. Received: "
+                f"plateau={plateau!r}"
+            )
+        self.window = None if window is None else _checks.integer("window", window, minimum=1)
+        self._source = _make_source(schedule)
+        self.schedule = schedule
+        self.verbose = verbose
+        self.plateau = plateau
+        self._state = None
+        self._run = None
+        self._chunks = []
+
+    # ------------------------------------------------------------------ public read-outs
+
+    @property
+    def learning_rates(self):
+        """The lr applied at each optimizer update of the latest ``fit``, as float32."""
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(self._chunks)
+
+    @property
+    def scale(self):
+        """The current plateau scale (1.0 without a plateau, or before the first ``fit``)."""
+        if self.plateau is None or self._state is None or self._state.plateau is None:
+            return 1.0
+        return float(self._state.plateau["scale"])
+
+    def restore(self):
+        """Put the optimizer back as it was before ``fit`` (done at the end of every fit)."""
+        if self._run is not None:
+            self._run.uninstall(set_last=True)
+            self._run = None
+
+    # ------------------------------------------------------------------ keras hooks
+
+    def set_model(self, model):
+        super().set_model(model)
+        # Attached now, before any on_train_begin, so that BackupAndRestore finds it wherever it
+        # stands in the list: its load writes the saved state straight into this object.
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            self._state = _attach_state(optimizer)
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError(
+                "LearningRateScheduler needs a compiled model with an optimizer: call "
+                "model.compile(optimizer=..., loss=...) before fit. Received: a model with "
+                "optimizer=None"
+            )
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        stale = getattr(optimizer, _INSTALL_ATTR, None)
+        if stale is not None:
+            stale.uninstall(set_last=True)
+        self._state = _attach_state(optimizer)
+        self._chunks = []
+        self._run = _Run(self, model, optimizer)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        run = self._run
+        if run is None:
+            return
+        try:
+            if run.first_epoch is None:
+                run.start(epoch)
+            if self.update == "epoch":
+                run.epoch_begin_epoch_mode(epoch)
+            else:
+                run.epoch_begin_step_mode(epoch)
+        except BaseException:
+            self.restore()
+            raise
+
+    def on_train_batch_begin(self, batch, logs=None):
+        run = self._run
+        if run is not None and run.check_batches:
+            try:
+                run.batch_begin(batch)
+            except BaseException:
+                self.restore()
+                raise
+
+    def on_epoch_end(self, epoch, logs=None):
+        run = self._run
+        if run is None:
+            return
+        logs = logs if logs is not None else {}
+        run.epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self.restore()
+
+
+# ---------------------------------------------------------------------- value checks
+
+
+def _as_lr(value, where):
+    """A schedule output as a Python float, or an error naming `where` and the value."""
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"The schedule must give a number. Received: {value!r} at {where}")
+    if isinstance(value, (int, float)):
+        array = np.asarray(float(value))
+    else:
+        try:
+            array = np.asarray(keras.ops.convert_to_numpy(value))
+        except Exception:  # noqa: BLE001 - anything that is not array-like is not a number
+            raise TypeError(
+                f"The schedule must give a number. Received: {value!r} at {where}"
+            ) from None
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"The schedule must give a number. Received: {value!r} at {where}")
+    if array.shape != ():
+        raise ValueError(
+            f"The schedule must give a scalar learning rate. Received: a value of shape "
+            f"{array.shape} ({value!r}) at {where}"
+        )
+    lr = float(array)
+    if not math.isfinite(lr) or lr < 0:
+        raise ValueError(
+            f"The schedule must give a finite learning rate >= 0. Received: {value!r} at {where}"
+        )
+    return lr
+
+
+def _call(fn, args, where):
+    """`fn(*args)`, with anything it raises turned into an error naming `where`."""
+    try:
+        return fn(*args)
+    except TypeError as err:
+        raise TypeError(f"The schedule raised TypeError({err}) at {where}") from err
+    except Exception as err:  # noqa: BLE001 - re-raised with the epoch or step named
+        raise ValueError(f"The schedule raised {type(err).__name__}({err}) at {where}") from err
+
+
+# ---------------------------------------------------------------------- sources
+
+
+def _make_source(schedule):
+    if isinstance(schedule, Table):
+        return _TableSource(schedule.values)
+    if isinstance(schedule, _LRSchedule):
+        return _ScheduleSource(schedule)
+    if isinstance(schedule, (np.ndarray, list, tuple)):
+        return _TableSource(_check_values("schedule", schedule))
+    if callable(schedule):
+        arity = _positional_arity(schedule)
+        if arity is not None and arity not in (1, 2):
+            raise TypeError(
+                "Argument `schedule` must be a function schedule(index, lr) or schedule(index). "
+                f"Received: schedule={schedule!r} requiring {arity} positional arguments"
+            )
+        return _FunctionSource(schedule, arity)
+    raise TypeError(
+        "Argument `schedule` must be a LearningRateSchedule, a Table or array of learning "
+        f"rates, or a function of the epoch or step. Received: schedule={schedule!r}"
+    )
+
+
+class _ScheduleSource:
+    """A closed form: called inside the step in step mode; with the epoch in epoch mode."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+        self.in_graph = schedule
+        self.vectorized = True
+
+    def epoch_value(self, epoch, current_lr):
+        where = f"epoch {epoch}"
+        return _as_lr(_call(self.schedule, (epoch,), where), where)
+
+    def stepper(self, start, count, lr_prev):
+        return self
+
+    def get(self, start, n):
+        """The lr at steps start..start+n-1 as float32, each value checked."""
+        if n <= 0:
+            return np.zeros(0, dtype=np.float32)
+        steps = np.arange(start, start + n, dtype=np.int64)
+        out = None
+        if self.vectorized:
+            try:
+                out = np.asarray(ops.convert_to_numpy(self.schedule(steps)))
+            except Exception:  # noqa: BLE001 - a schedule written for scalar steps only
+                self.vectorized = False
+            else:
+                if out.shape == ():
+                    out = np.full(n, out)
+                elif out.shape != (n,):
+                    out = None
+        if out is None or out.dtype.kind not in "fiu":
+            values = [
+                _as_lr(_call(self.schedule, (int(k),), f"step {k}"), f"step {k}") for k in steps
+            ]
+            return np.asarray(values, dtype=np.float32)
+        out = out.astype(np.float32)
+        bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
+        if bad.size:
+            i = int(bad[0])
+            _as_lr(out[i], f"step {start + i}")
+        return out
+
+
+class _TableSource:
+    """A table of learning rates (float64 host copy); holds its last value."""
+
+    in_graph = None
+
+    def __init__(self, values):
+        self.values = np.asarray(values, dtype=np.float64)
+        self.values32 = self.values.astype(np.float32)
+
+    def epoch_value(self, epoch, current_lr):
+        return float(self.values32[min(epoch, self.values.shape[0] - 1)])
+
+    def stepper(self, start, count, lr_prev):
+        return self
+
+    def get(self, start, n):
+        idx = np.minimum(np.arange(start, start + max(n, 0)), self.values.shape[0] - 1)
+        return self.values32[idx]
+
+
+class _FunctionSource:
+    """A Python function of the index: f(index) or the keras-style recurrence f(index, lr)."""
+
+    in_graph = None
+
+    def __init__(self, fn, arity):
+        self.fn = fn
+        self.arity = arity
+
+    def epoch_value(self, epoch, current_lr):
+        where = f"epoch {epoch}"
+        if self.arity == 2:
+            value = _call(self.fn, (epoch, current_lr), where)
+        elif self.arity == 1:
+            value = _call(self.fn, (epoch,), where)
+        else:  # a signature Python cannot inspect: keras' own try-then-fall-back
+            try:
+                value = self.fn(epoch, current_lr)
+            except TypeError:
+                value = _call(self.fn, (epoch,), where)
+        return _as_lr(value, where)
+
+    def stepper(self, start, count, lr_prev):
+        arity = self.arity
+        if arity is None:
+            try:
+                self.fn(start, lr_prev)
+                arity = 2
+            except TypeError:
+                arity = 1
+        return _FunctionSteps(self.fn, arity, start, count, lr_prev)
+
+
+class _FunctionSteps:
+    """A function's values on the host, from the first step of a fit on.
+
+    With a known run length the whole run is precomputed (and checked) at once; past its end
+    the last value holds. Otherwise the table grows a window at a time, each part checked
+    before it is used.
+    """
+
+    def __init__(self, fn, arity, start, count, lr_prev):
+        self.fn, self.arity, self.lo, self.lr_prev = fn, arity, start, lr_prev
+        self.known = count is not None
+        self.values = self._compute(start, count if self.known else 0, lr_prev)
+
+    def _compute(self, start, n, lr_prev):
+        kwargs = {"start": start}
+        if self.arity == 2:
+            kwargs["initial_lr"] = lr_prev
+        try:
+            return precompute(self.fn, n, **kwargs)
+        except Exception as err:  # noqa: BLE001 - replayed below to name the step
+            _explain(self.fn, self.arity, start, n, lr_prev, err)
+            raise
+
+    def get(self, start, n):
+        hi = self.lo + self.values.shape[0]
+        if start + n > hi:
+            if self.known:
+                if self.values.shape[0] == 0:
+                    return np.zeros(0, dtype=np.float32)
+                pad = np.full(start + n - hi, self.values[-1], dtype=np.float32)
+                self.values = np.concatenate([self.values, pad])
+            else:
+                more = max(start + n - hi, self.values.shape[0], 1024)
+                lr_prev = float(self.values[-1]) if self.values.shape[0] else self.lr_prev
+                self.values = np.concatenate([self.values, self._compute(hi, more, lr_prev)])
+        return self.values[start - self.lo : start - self.lo + n]
+
+
+def _explain(fn, arity, start, n, lr_prev, err):
+    """Replay `fn` in Python to name the first step whose value is bad; re-raise as ours."""
+    lr = None if lr_prev is None else float(np.float32(lr_prev))
+    for k in range(start, start + min(n, _EXPLAIN_LIMIT)):
+        where = f"step {k}"
+        args = (k, lr) if arity == 2 else (k,)
+        value = _as_lr(_call(fn, args, where), where)
+        lr = float(np.float32(value))
+    raise err
+
+
+# ---------------------------------------------------------------------- saved state
+
+
+class _State(_Saveable):
+    """The callback state that must survive a restart: saved with the optimizer's weights.
+
+    ``plateau``: the Plateau state dict, or None; ``last_lrs``: per driven optimizer, the last
+    value a recurrence returned (the ``lr`` it is handed next). Stored as two float64 vectors.
+    """
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.plateau = None
+        self.last_lrs = {}
+
+    def _obj_type(self):
+        return "Loss"  # a type keras' saver knows how to walk; this object has no children
+
+    def save_own_variables(self, store):
+        p = self.plateau
+        if p is None:
+            row = [0.0, 1.0, math.nan, 0.0, 0.0]
+        else:
+            best = math.nan if p["best"] is None else p["best"]
+            row = [1.0, p["scale"], best, p["wait"], p["cooldown"]]
+        store["plateau"] = np.asarray(row, dtype=np.float64)
+        size = max(self.last_lrs, default=-1) + 1
+        lrs = np.full(max(size, 1), math.nan)
+        for i, v in self.last_lrs.items():
+            lrs[i] = v
+        store["last_lrs"] = lrs
+
+    def load_own_variables(self, store):
+        try:
+            keys = set(store.keys())
+        except Exception:  # noqa: BLE001 - no group for this object in the file
+            return
+        if "plateau" in keys:
+            row = np.asarray(store["plateau"], dtype=np.float64)
+            if row[0] > 0:
+                self.plateau = {
+                    "scale": float(row[1]),
+                    "best": None if math.isnan(row[2]) else float(row[2]),
+                    "wait": int(row[3]),
+                    "cooldown": int(row[4]),
+                }
+            else:
+                self.plateau = None
+        if "last_lrs" in keys:
+            lrs = np.asarray(store["last_lrs"], dtype=np.float64).reshape(-1)
+            self.last_lrs = {i: float(v) for i, v in enumerate(lrs) if not math.isnan(v)}
+
+
+def _attach_state(optimizer):
+    state = getattr(optimizer, _STATE_ATTR, None)
+    if not isinstance(state, _State):
+        state = _State()
+        setattr(optimizer, _STATE_ATTR, state)
+    return state
+
+
+# ---------------------------------------------------------------------- one fit
+
+
+def _host_int(x):
+    return int(np.asarray(ops.convert_to_numpy(x)))
+
+
+def _host_float(x):
+    return float(np.asarray(ops.convert_to_numpy(x)))
+
+
+def _leaf(optimizer):
+    """The optimizer that owns the learning rate (a LossScaleOptimizer delegates inward)."""
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def _all_optimizers(optimizer):
+    found, todo = [], [optimizer]
+    while todo:
+        opt = todo.pop()
+        if any(opt is o for o in found):
+            continue
+        found.append(opt)
+        todo.extend(getattr(opt, "optimizers", None) or [])
+        inner = getattr(opt, "inner_optimizer", None)
+        if inner is not None:
+            todo.append(inner)
+    return found
+
+
+class _Group:
+    """One optimizer the callback drives, and what was installed on it for this fit."""
+
+    def __init__(self, entry, key):
+        self.entry = entry  # as listed in optimizer.optimizers, for names and messages
+        self.key = key  # the logs key
+        self.leaf = _leaf(entry)
+        lr = self.leaf.learning_rate
+        self.lr_var = lr if isinstance(lr, keras.Variable) else None
+        self.original_lr = self.leaf._get_current_learning_rate  # bound before any override
+        self.overridden = False
+        self.window = self.start = self.scale = self.epoch_lr = None
+        self.stepper = None
+        self.it0 = 0  # iterations when the current epoch began
+        self.epoch_values = None  # epoch mode: the lr applied this epoch
+        self.last_applied = None  # float32 value of the latest update's lr
+
+    def iterations(self):
+        return _host_int(self.leaf.iterations)
+
+
+class _Run:
+    """Everything one ``fit`` installs, and the bookkeeping between its hooks."""
+
+    def __init__(self, callback, model, optimizer):
+        self.cb = callback
+        self.model = model
+        self.optimizer = optimizer
+        self.step_mode = callback.update == "step"
+        params = callback.params or {}
+        self.epochs = params.get("epochs")
+        self.steps = params.get("steps")
+        spe = getattr(model, "steps_per_execution", 1) or 1
+        self.spe = int(spe) if isinstance(spe, int) else 1
+        if callback.window is not None:
+            window = callback.window
+        elif self.steps:
+            window = min(int(self.steps), _MAX_WINDOW)
+        else:
+            window = _MAX_WINDOW
+        self.window = max(window, self.spe)
+        self.check_batches = self.step_mode and (not self.steps or self.steps > self.window)
+        self.first_epoch = None
+        self.horizon = 0
+        self.epoch_scale = 1.0
+        self.direction = None
+        if hasattr(optimizer, "optimizers"):
+            entries = list(optimizer.optimizers)
+            keys = [f"learning_rate_{o.name}" for o in entries]
+        else:
+            entries, keys = [optimizer], ["learning_rate"]
+        self.groups = [_Group(e, k) for e, k in zip(entries, keys)]
+        self.hidden = {}
+        self.saver_overrides = []
+        self._install()
+
+    # ------------------------------------------------------------ install / uninstall
+
+    def _new_variable(self, leaf, shape, dtype, name):
+        strategy = None
+        if keras.backend.backend() == "tensorflow":
+            strategy = getattr(self.model, "distribute_strategy", None)
+        if strategy is not None:
+            with strategy.scope():
+                var = leaf.add_variable(shape, initializer="zeros", dtype=dtype, name=name)
+        else:
+            var = leaf.add_variable(shape, initializer="zeros", dtype=dtype, name=name)
+        self.hidden[id(var)] = (leaf, var)
+        return var
+
+    def _install(self):
+        cb = self.cb
+        source = cb._source
+        for g in self.groups:
+            leaf = g.leaf
+            if not self.step_mode:
+                if g.lr_var is not None:
+                    continue  # keras' way: assign the optimizer's own lr variable
+                g.epoch_lr = self._new_variable(leaf, (), "float32", "keras_lrsched_lr")
+                leaf._get_current_learning_rate = _epoch_getter(g.epoch_lr)
+            else:
+                if source.in_graph is None:
+                    g.window = self._new_variable(
+                        leaf, (self.window,), "float32", "keras_lrsched_window"
+                    )
+                    g.start = self._new_variable(
+                        leaf, (), keras.backend.standardize_dtype(leaf.iterations.dtype),
+                        "keras_lrsched_window_start",
+                    )
+                if cb.plateau is not None:
+                    g.scale = self._new_variable(leaf, (), "float32", "keras_lrsched_scale")
+                    g.scale.assign(1.0)
+                leaf._get_current_learning_rate = _step_getter(
+                    leaf, source.in_graph, g.window, g.start, g.scale, self.window
+                )
+            g.overridden = True
+        if self.hidden:
+            for opt in _all_optimizers(self.optimizer):
+                if type(opt).save_own_variables is not keras.optimizers.Optimizer.save_own_variables:
+                    continue  # an optimizer with its own format: left alone
+                opt.save_own_variables = _saver(self, opt)
+                opt.load_own_variables = _loader(self, opt)
+                self.saver_overrides.append(opt)
+        setattr(self.optimizer, _INSTALL_ATTR, self)
+        if any(g.overridden for g in self.groups):
+            # The compiled step must see the installed lr: rebuild it once for this fit.
+            self.model.make_train_function(force=True)
+
+    def uninstall(self, set_last):
+        for opt in self.saver_overrides:
+            for name in ("save_own_variables", "load_own_variables"):
+                if name in vars(opt):
+                    delattr(opt, name)
+        self.saver_overrides = []
+        changed = False
+        for g in self.groups:
+            if g.overridden:
+                if "_get_current_learning_rate" in vars(g.leaf):
+                    delattr(g.leaf, "_get_current_learning_rate")
+                g.overridden = False
+                changed = True
+            if set_last and self.step_mode and g.lr_var is not None and g.last_applied is not None:
+                g.leaf.learning_rate = float(g.last_applied)
+        for leaf, var in self.hidden.values():
+            _untrack(leaf, var)
+        self.hidden = {}
+        if getattr(self.optimizer, _INSTALL_ATTR, None) is self:
+            delattr(self.optimizer, _INSTALL_ATTR)
+        if changed:
+            # The next fit traces again, with the optimizer as it is now.
+            self.model.train_function = None
+
+    # ------------------------------------------------------------ hooks
+
+    def start(self, epoch):
+        """First epoch of this fit: fresh or resumed state, host tables for step mode."""
+        self.first_epoch = epoch
+        state = self.cb._state
+        k0 = self.groups[0].iterations()
+        if k0 == 0:
+            state.clear()
+        plateau = self.cb.plateau
+        if plateau is not None and state.plateau is None:
+            state.plateau = plateau.initial_state()
+        if not self.step_mode:
+            return
+        count = None
+        if self.epochs is not None and self.steps:
+            count = max(int(self.epochs) - epoch, 0) * int(self.steps)
+        for i, g in enumerate(self.groups):
+            k = g.iterations()
+            g.stepper = self.cb._source.stepper(k, count, self._current_lr(i, g))
+
+    def _current_lr(self, i, g):
+        """The ``lr`` handed to a recurrence: the optimizer's, or the recurrence's last value."""
+        if self.cb.plateau is None and g.lr_var is not None:
+            return _host_float(g.lr_var)
+        state = self.cb._state
+        if i in state.last_lrs:
+            return state.last_lrs[i]
+        if g.epoch_lr is not None and g.epoch_values is not None:
+            return float(g.epoch_values)
+        return _host_float(g.original_lr())
+
+    def _scale(self):
+        state = self.cb._state
+        if self.cb.plateau is None or state.plateau is None:
+            return 1.0
+        return float(state.plateau["scale"])
+
+    def epoch_begin_epoch_mode(self, epoch):
+        source = self.cb._source
+        base = [source.epoch_value(epoch, self._current_lr(i, g)) for i, g in enumerate(self.groups)]
+        scale = self._scale()
+        self.epoch_scale = scale
+        for i, (g, value) in enumerate(zip(self.groups, base)):
+            g.it0 = g.iterations()
+            lr = value * scale if self.cb.plateau is not None else value
+            if g.lr_var is not None:
+                g.leaf.learning_rate = lr
+            else:
+                g.epoch_lr.assign(lr)
+            g.epoch_values = float(np.float32(lr))
+            if isinstance(source, _FunctionSource) and source.arity != 1:
+                self.cb._state.last_lrs[i] = float(np.float32(value))
+            self._say(epoch, g, lr)
+
+    def epoch_begin_step_mode(self, epoch):
+        scale = self._scale()
+        self.epoch_scale = scale
+        span = self.window if self.check_batches else int(self.steps)
+        for g in self.groups:
+            g.it0 = g.iterations()
+            values = g.stepper.get(g.it0, max(span, self.window if g.window is not None else 0))
+            self._write_window(g, g.it0, values)
+            if g.scale is not None:
+                g.scale.assign(scale)
+        self.horizon = self.groups[0].it0 + span
+        for g in self.groups:
+            first = g.stepper.get(g.it0, 1)
+            self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
+
+    def _write_window(self, g, start, values):
+        if g.window is None:
+            return
+        values = np.asarray(values[: self.window], dtype=np.float32)
+        if values.shape[0] < self.window:
+            fill = values[-1] if values.shape[0] else np.float32(0.0)
+            values = np.concatenate([values, np.full(self.window - values.shape[0], fill, np.float32)])
+        g.window.assign(values)
+        g.start.assign(start)
+
+    def batch_begin(self, batch):
+        first = self.groups[0]
+        if first.it0 + batch + self.spe <= self.horizon:
+            return
+        if first.window is None:
+            # A closed form needs nothing on the device: check the next values, host only.
+            for g in self.groups:
+                g.stepper.get(self.horizon, self.window)
+            self.horizon += self.window
+            return
+        self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
+        for g in self.groups:
+            k = g.iterations()
+            self._write_window(g, k, g.stepper.get(k, self.window))
+        self.horizon = first.iterations() + self.window
+
+    def epoch_end(self, epoch, logs):
+        scale = self.epoch_scale
+        for i, g in enumerate(self.groups):
+            it_end = g.iterations()
+            n = max(it_end - g.it0, 0)
+            if self.step_mode:
+                applied = _scaled(g.stepper.get(g.it0, n), scale, self.cb.plateau)
+                if n:
+                    g.last_applied = applied[-1]
+                    if isinstance(self.cb._source, _FunctionSource) and g.stepper.arity == 2:
+                        self.cb._state.last_lrs[i] = float(g.stepper.get(it_end - 1, 1)[0])
+                    if g.lr_var is not None:
+                        g.lr_var.assign(float(g.last_applied))
+                logged = g.last_applied
+                if logged is None:
+                    nxt = g.stepper.get(it_end, 1)
+                    logged = _scaled(nxt, scale, self.cb.plateau)[0] if nxt.size else 0.0
+                logs[g.key] = float(logged)
+            else:
+                applied = np.full(n, g.epoch_values, dtype=np.float32)
+                g.last_applied = np.float32(g.epoch_values)
+                logs[g.key] = _host_float(g.leaf.learning_rate)
+            if i == 0:
+                self.cb._chunks.append(applied)
+        if self.cb.plateau is not None:
+            self._plateau_step(logs)
+
+    def _plateau_step(self, logs):
+        plateau = self.cb.plateau
+        current = logs.get(plateau.monitor)
+        if current is None:
+            warnings.warn(
+                "Learning rate reduction is conditioned on metric "
+                f"`{plateau.monitor}` which is not available. Available metrics "
+                f"are: {','.join(list(logs.keys()))}.",
+                stacklevel=3,
+            )
+            return
+        if self.direction is None:
+            self.direction = plateau.direction(self.model)
+        state = self.cb._state
+        state.plateau = plateau.update(state.plateau, current, self.direction)
+
+    def sync_lr_variables(self):
+        """Step mode: make each float lr variable hold the lr of the latest update (for saves)."""
+        if not self.step_mode or self.first_epoch is None:
+            return
+        for g in self.groups:
+            if g.lr_var is None or g.stepper is None:
+                continue
+            k = g.iterations()
+            if k <= g.it0:
+                continue
+            value = _scaled(g.stepper.get(k - 1, 1), self.epoch_scale, self.cb.plateau)
+            g.lr_var.assign(float(value[0]))
+
+    def _say(self, epoch, g, lr, step=None):
+        if not self.cb.verbose or lr is None:
+            return
+        name = f"{g.entry.name} " if len(self.groups) > 1 else ""
+        where = "" if step is None else f" from step {step} (updated every step)"
+        _print_msg(
+            f"\nEpoch {epoch + 1}: LearningRateScheduler setting {name}learning rate to "
+            f"{lr}{where}."
+        )
+
+
+def _scaled(values, scale, plateau):
+    values = np.asarray(values, dtype=np.float32)
+    if plateau is None:
+        return values
+    return values * np.float32(scale)
+
+
+def _epoch_getter(variable):
+    def current_learning_rate():
+        return variable
+
+    return current_learning_rate
+
+
+def _step_getter(leaf, schedule, window, start, scale, size):
+    """The lr inside the train step: a closed form, or a window lookup, keyed on iterations."""
+
+    def current_learning_rate():
+        step = leaf.iterations
+        if schedule is not None:
+            lr = schedule(step)
+        else:
+            index = ops.clip(ops.subtract(step, start), 0, size - 1)
+            lr = ops.take(window, index)
+        if scale is not None:
+            lr = ops.multiply(ops.cast(lr, "float32"), scale)
+        return lr
+
+    return current_learning_rate
+
+
+def _visible(run, opt):
+    return [v for v in opt.variables if id(v) not in run.hidden]
+
+
+def _saver(run, opt):
+    def save_own_variables(store):
+        run.sync_lr_variables()
+        for i, variable in enumerate(_visible(run, opt)):
+            store[str(i)] = variable.numpy()
+
+    return save_own_variables
+
+
+def _loader(run, opt):
+    def load_own_variables(store):
+        variables = _visible(run, opt)
+        if len(store.keys()) != len(variables):
+            warnings.warn(
+                f"Skipping variable loading for optimizer '{opt.name}', because it has "
+                f"{len(variables)} variables whereas the saved optimizer has "
+                f"{len(store.keys())} variables.",
+                stacklevel=2,
+            )
+            return
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
+    return load_own_variables
+
+
+def _untrack(optimizer, variable):
+    untrack = getattr(optimizer, "_untrack_variable", None)
+    if untrack is not None:
+        untrack(variable)
+    else:  # pragma: no cover - older keras
+        optimizer._variables[:] = [v for v in optimizer._variables if v is not variable]
