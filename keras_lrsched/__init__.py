@@ -27,6 +27,8 @@ from .schedules import (
     WarmupStableDecay,
 )
 from .table import Table, precompute
+from .callback import LearningRateScheduler
+from .plateau import Plateau
 from .spec import get
 from .plot import plot  # the function shadows the submodule name; import helpers from .plot
 
@@ -52,6 +54,8 @@ __all__ = [
     "Join",
     "Table",
     "precompute",
+    "LearningRateScheduler",
+    "Plateau",
     "get",
     "plot",
 ]
