@@ -10,6 +10,12 @@ HELPER_OPTIONS = {"cache": True, "nogil": True, "inline": "always", "fastmath": 
 
 prange = numba.prange
 
+# Kernels whose segment changes along the steps (restarts, cycles, phases) run `prange` over blocks
+# of this many steps and fill each segment's contiguous run inside a block with a plain loop that
+# LLVM vectorizes. 16384 float32 steps are 64 KiB: enough that the per-run setup (a searchsorted, an
+# integer division, a pow) is noise, small enough that 2 threads split even a 1e5-step table evenly.
+BLOCK = 1 << 14
+
 
 def kernel(fn):
     """Compile `fn` lazily as a parallel table-filling kernel."""

@@ -1,36 +1,60 @@
-"""Cosine decay and cosine with warm restarts (SGDR)."""
+"""Cosine decay and cosine with warm restarts (SGDR).
 
-import math
+The restart kernels walk the steps block by block (``prange`` over blocks, see ``_config.BLOCK``);
+inside a block they fill one cycle's contiguous run of steps at a time, with the cycle's constants
+hoisted out of a branch-free inner loop that LLVM vectorizes. The cycle of the first step of each
+run is found with integer arithmetic, as before.
+"""
 
 import numpy as np
 
-from ._config import kernel, prange
+from ._config import BLOCK, kernel, prange
+from ._math import cos_pi
 
 
 @kernel
 def fill_cosine(out, start, initial, steps, end):
     for i in prange(out.shape[0]):
         s = min(start + i, steps)
-        out[i] = end + (initial - end) * 0.5 * (1.0 + math.cos(math.pi * float(s) / steps))
+        out[i] = end + (initial - end) * 0.5 * (1.0 + cos_pi(float(s) / steps))
 
 
 @kernel
 def fill_cosine_restarts_fixed(out, start, initial, period, m_mul, end):
     # t_mul == 1: every cycle has `period` steps; the cycle index is an integer division.
-    for i in prange(out.shape[0]):
-        s = start + i
-        c = s // period
-        frac = float(s - c * period) / period
-        out[i] = end + (initial - end) * m_mul ** float(c) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        while lo < hi:
+            s = start + lo
+            c = s // period
+            r = s - c * period
+            run = out[lo : min(hi, lo + (period - r))]
+            height = (initial - end) * m_mul ** float(c)
+            for j in range(run.shape[0]):
+                run[j] = end + height * 0.5 * (1.0 + cos_pi(float(r + j) / period))
+            lo += run.shape[0]
 
 
 @kernel
 def fill_cosine_restarts(out, start, initial, end, starts, start_frac, lengths, amplitudes):
     # t_mul > 1: cycle c covers the integer steps [starts[c], starts[c+1]); its real start is
     # starts[c] - start_frac[c], so the offset inside the cycle is exact in its integer part.
-    last = starts.shape[0] - 1
-    for i in prange(out.shape[0]):
-        s = start + i
-        c = min(np.searchsorted(starts, s, side="right") - 1, last - 1)
-        frac = min((float(s - starts[c]) + start_frac[c]) / lengths[c], 1.0)
-        out[i] = end + (initial - end) * amplitudes[c] * 0.5 * (1.0 + math.cos(math.pi * frac))
+    # The last cycle (past 2**53) holds `end`.
+    last = starts.shape[0] - 2
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        while lo < hi:
+            s = start + lo
+            c = min(np.searchsorted(starts, s, side="right") - 1, last)
+            stop = hi if c == last else min(hi, lo + (starts[c + 1] - s))
+            run = out[lo:stop]
+            first, frac0, length = starts[c], start_frac[c], lengths[c]
+            height = (initial - end) * amplitudes[c]
+            for j in range(run.shape[0]):
+                frac = min((float(s + j - first) + frac0) / length, 1.0)
+                run[j] = end + height * 0.5 * (1.0 + cos_pi(frac))
+            lo = stop

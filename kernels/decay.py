@@ -51,6 +51,12 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
 
 @kernel
 def fill_polynomial(out, start, initial, end, steps, power):
-    for i in prange(out.shape[0]):
-        s = min(start + i, steps)
-        out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end
+    if power == 1.0:
+        # Linear (and every Warmup): x ** 1.0 is x, but the pow call would keep the loop scalar.
+        for i in prange(out.shape[0]):
+            s = min(start + i, steps)
+            out[i] = (initial - end) * (1.0 - float(s) / steps) + end
+    else:
+        for i in prange(out.shape[0]):
+            s = min(start + i, steps)
+            out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end

@@ -3,6 +3,7 @@
 import math
 
 from ._config import kernel, prange
+from ._math import cos_pi
 
 DECAY_COSINE, DECAY_LINEAR, DECAY_SQRT = 0, 1, 2
 
@@ -29,7 +30,7 @@ def fill_warmup_stable_decay(out, start, peak, warmup_steps, stable_steps, decay
         elif s < decay_start + decay_steps:
             p = float(s - decay_start) / decay_steps
             if decay == DECAY_COSINE:
-                shape = 0.5 * (1.0 + math.cos(math.pi * p))
+                shape = 0.5 * (1.0 + cos_pi(p))
             elif decay == DECAY_LINEAR:
                 shape = 1.0 - p
             else:
