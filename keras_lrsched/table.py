@@ -200,6 +200,8 @@ def precompute(fn, steps, *, initial_lr=None, start=0):
 def _python_value(fn, *args):
     value = fn(*args)
     try:
+        if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
+            raise TypeError  # float("0.1") and float(True) would pass
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(
