@@ -11,7 +11,7 @@ from keras import ops
 
 from . import _checks
 from ._api import export
-from .schedules._base import FLOAT, Schedule
+from .schedules._base import FLOAT, Schedule, imin, int_const
 from .schedules.compose import fill_child
 
 
@@ -63,7 +63,7 @@ class Table(Schedule):
 
     def _compute(self, steps):
         table = ops.convert_to_tensor(self.values.astype(np.float32))
-        return ops.take(table, ops.minimum(steps, len(self) - 1))
+        return ops.take(table, imin(steps, int_const(len(self) - 1)))
 
     def _fill(self, out, start):
         from .kernels import lookup

@@ -41,7 +41,51 @@ def as_steps(step):
     if "int" not in keras.backend.standardize_dtype(x.dtype):
         x = ops.floor(x)
     x = ops.cast(x, int_dtype())
-    return ops.maximum(x, 0)
+    return imax(x, int_const(0))
+
+
+_INT32_MAX = 2**31 - 1
+
+
+def int_const(value):
+    """Whole-number constants (a step count, period, boundaries) as a tensor of the step dtype.
+
+    Keras turns a bare Python int into an int32 tensor under the torch backend, where it wraps
+    silently past 2**31 (``StepDecay(1.0, 0.5, step_size=3e9)`` gave 2.0 at step 5), and JAX
+    refuses it. JAX without x64 counts steps in int32, so no step goes past 2**31 - 1 there; a
+    larger constant is saturated at 2**31 - 1, which keeps every comparison with it right at all
+    steps below that last one.
+    """
+    dtype = int_dtype()
+    value = np.asarray(value, dtype=np.int64)
+    if dtype == "int32":
+        value = np.clip(value, -_INT32_MAX - 1, _INT32_MAX)
+    return ops.convert_to_tensor(value, dtype=dtype)
+
+
+def imin(x, y):
+    """Elementwise minimum of integer tensors, in their own dtype.
+
+    Not ``ops.minimum``: keras' torch backend computes ``ops.minimum``/``ops.maximum`` of two
+    int64 tensors in int32, so a step past 2**31 wrapped to a negative number there.
+    """
+    return ops.where(x < y, x, y)
+
+
+def imax(x, y):
+    """Elementwise maximum of integer tensors, in their own dtype (see `imin`)."""
+    return ops.where(x < y, y, x)
+
+
+def const_minus(value, x):
+    """``value - x`` as float32, for a Python int `value` and an integer tensor ``x <= value``.
+
+    Exact in integers where `value` fits the step dtype; under JAX's int32 steps a larger
+    `value` (which no step reaches) is subtracted in float32 instead of being saturated.
+    """
+    if int_dtype() == "int32" and value > _INT32_MAX:
+        return float(value) - to_float(x)
+    return to_float(int_const(value) - x)
 
 
 def to_float(x):
@@ -56,7 +100,7 @@ def offset(steps, boundary):
     """
     whole = math.floor(boundary)
     frac = boundary - whole
-    result = to_float(steps - whole)
+    result = to_float(steps - int_const(whole))
     return result - frac if frac else result
 
 

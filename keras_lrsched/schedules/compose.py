@@ -7,7 +7,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, as_steps, to_float
+from ._base import FLOAT, Schedule, as_steps, imax, int_const, to_float
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -37,13 +37,17 @@ def fill_child(schedule, out, start):
     chunk = 1 << 20
     for lo in range(0, out.shape[0], chunk):
         hi = min(out.shape[0], lo + chunk)
-        steps = np.arange(start + lo, start + hi, dtype=np.int64)
-        out[lo:hi] = keras.ops.convert_to_numpy(schedule(steps))
+        # Evaluated on a power-of-two length (and sliced): under JAX every new array length
+        # compiles the schedule's ops anew, so tables of many lengths would each pay ~0.5 s.
+        size = min(chunk, max(64, 1 << (hi - lo - 1).bit_length()))
+        steps = np.arange(start + lo, start + lo + size, dtype=np.int64)
+        steps = np.minimum(steps, start + hi - 1)
+        out[lo:hi] = keras.ops.convert_to_numpy(schedule(steps))[: hi - lo]
 
 
-def first_value(schedule):
-    """The child's lr at step 0, in float64 where the child has a kernel."""
-    out = np.empty(1, np.float64)
+def first_value(schedule, dtype=np.float64):
+    """The child's lr at step 0 (computed in float64 where the child has a kernel, stored as `dtype`)."""
+    out = np.empty(1, dtype)
     fill_child(schedule, out, 0)
     return float(out[0])
 
@@ -82,9 +86,10 @@ class Warmup(Schedule):
 
     def _compute(self, steps):
         top = child_value(self.after, ops.zeros((), dtype=steps.dtype))
-        warm = self.start + (top - self.start) * (to_float(steps) / self.steps)
-        rest = child_value(self.after, ops.maximum(steps - self.steps, 0))
-        return ops.where(steps < self.steps, warm, rest)
+        warm = self.start + (top - self.start) * (to_float(steps) / float(self.steps))
+        n = int_const(self.steps)
+        rest = child_value(self.after, imax(steps - n, int_const(0)))
+        return ops.where(steps < n, warm, rest)
 
     def _fill(self, out, start):
         from ..kernels import decay
@@ -92,7 +97,9 @@ class Warmup(Schedule):
         n = out.shape[0]
         n_warm = max(0, min(n, self.steps - start))
         if n_warm:
-            top = first_value(self.after)
+            # In the table's dtype: a float64 call would compile a second specialization of the
+            # child's kernel (~1 s cold) for one value; a float32 top is what the table holds anyway.
+            top = first_value(self.after, out.dtype)
             decay.fill_polynomial(out[:n_warm], start, self.start, top, self.steps, 1.0)
         if n_warm < n:
             fill_child(self.after, out[n_warm:], start + n_warm - self.steps)
@@ -142,7 +149,8 @@ class Join(Schedule):
     def _compute(self, steps):
         result = child_value(self.schedules[0], steps)
         for b, schedule in zip(self.boundaries, self.schedules[1:]):
-            value = child_value(schedule, ops.maximum(steps - b, 0))
+            b = int_const(b)
+            value = child_value(schedule, imax(steps - b, int_const(0)))
             result = ops.where(steps < b, result, value)
         return result
 

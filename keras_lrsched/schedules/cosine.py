@@ -1,17 +1,20 @@
 """Cosine decay, and cosine with warm restarts (SGDR, Loshchilov & Hutter 2017)."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import Schedule, cos_anneal, int_dtype, power, to_float
+from ._base import Schedule, cos_anneal, imin, int_const, int_dtype, power, to_float
 
 # Cycle starts are tabulated up to here (the largest step a float64 holds exactly).
 _LAST_STEP = 2**53
 _MAX_CYCLES = 1 << 16
+# Exact cycle starts are computed with integers of at most about this many bits.
+_EXACT_BITS = 1 << 14
 
 
 @export
@@ -34,7 +37,7 @@ class Cosine(Schedule):
         self.end = _checks.learning_rate("end", end)
 
     def _compute(self, steps):
-        fraction = to_float(ops.minimum(steps, self.steps)) / self.steps
+        fraction = to_float(imin(steps, int_const(self.steps))) / float(self.steps)
         return cos_anneal(self.initial, self.end, fraction)
 
     def _fill(self, out, start):
@@ -46,14 +49,29 @@ class Cosine(Schedule):
         return {"initial": self.initial, "steps": self.steps, "end": self.end}
 
 
-def _snap(x):
-    """Round `x` to the nearest whole number when float64 rounding is all that separates them.
+def _cycle_start(period, t_mul, c, a, b):
+    """Where cycle `c` of an SGDR schedule starts: ``(first whole step, first - real start)``.
 
-    With t_mul = 1.1 and period = 1000 the second restart is at 2100 in exact arithmetic, but
-    float64 gives 2099.9999999999995; snapping keeps it AT 2100, as a user reads the parameters.
+    The real start is ``period * (t_mul**c - 1) / (t_mul - 1)``, with `t_mul` read as the decimal
+    a user wrote, ``a / b`` (1.1 is 11/10): float64 gives 2099.9999999999995 for the second
+    restart of period 1000, t_mul 1.1, which is 2100. float64 decides the ceiling unless the
+    start lies within its rounding error of a whole number; then exact integer arithmetic does,
+    as long as its numbers stay small (beyond that, with t_mul very close to 1 and thousands of
+    cycles, the float64 ceiling stands). Rounding such starts to the nearest whole number
+    instead would put the step just before a real start like 255921745.06 into the next cycle,
+    at the peak.
     """
-    r = round(x)
-    return float(r) if abs(x - r) <= 1e-9 * max(1.0, abs(x)) else x
+    x = period * (t_mul**c - 1.0) / (t_mul - 1.0)
+    # float64 error of x: about (c + 4) ulps of x + period / (t_mul - 1), with a 2x margin
+    tol = 2.0 * (c + 4) * 2.0**-52 * (x + period / (t_mul - 1.0))
+    if abs(x - round(x)) > tol or c * a.bit_length() > _EXACT_BITS:
+        first = math.ceil(x)
+        return first, first - x
+    # period * (t**c - 1) / (t - 1) == num / den, without normalising huge fractions
+    num = period * b * (a**c - b**c)
+    den = b**c * (a - b)
+    first = -(-num // den)
+    return first, (first * den - num) / den
 
 
 def restart_cycles(period, t_mul, m_mul):
@@ -64,20 +82,21 @@ def restart_cycles(period, t_mul, m_mul):
     ``lengths[c]`` steps and peaks at ``amplitudes[c] = m_mul ** c`` of the full height.
     The last entry of ``starts`` is a sentinel past 2**53.
     """
+    decimal = Fraction(repr(t_mul))
+    a, b = decimal.numerator, decimal.denominator
     starts, fracs, lengths, amps = [], [], [], []
-    real_start, length, amp = 0.0, float(period), 1.0
-    while real_start <= _LAST_STEP:
-        first = math.ceil(real_start)
+    first, frac, length, amp = 0, 0.0, float(period), 1.0
+    while first <= _LAST_STEP:
         starts.append(first)
-        fracs.append(first - real_start)
+        fracs.append(frac)
         lengths.append(length)
         amps.append(amp)
-        real_start = _snap(period * (t_mul ** len(starts) - 1.0) / (t_mul - 1.0))
+        first, frac = _cycle_start(period, t_mul, len(starts), a, b)
         length = period * t_mul ** len(starts)
         amp *= m_mul
         if len(starts) > _MAX_CYCLES:
             break
-    starts.append(math.ceil(real_start))
+    starts.append(min(first, 2**63 - 1))
     return (
         np.asarray(starts, np.int64),
         np.asarray(fracs, np.float64),
@@ -135,8 +154,9 @@ class CosineRestarts(Schedule):
 
     def _compute(self, steps):
         if self._cycles is None:
-            c = steps // self.period
-            fraction = to_float(steps - c * self.period) / self.period
+            period = int_const(self.period)
+            c = steps // period
+            fraction = to_float(steps - c * period) / float(self.period)
             amplitude = power(self.m_mul, to_float(c))
         else:
             starts, start_frac, lengths, amplitudes = self._cycles

@@ -7,7 +7,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, cos_anneal, offset, to_float
+from ._base import FLOAT, Schedule, const_minus, cos_anneal, imin, int_const, offset, to_float
 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 _ANNEALS = ("cos", "linear")
@@ -42,10 +42,10 @@ class Cyclic(Schedule):
 
     def _compute(self, steps):
         up, down = self.step_size_up, self.step_size_down
-        total = up + down
-        c = steps // total
-        pos = steps - c * total
-        x = ops.where(pos <= up, to_float(pos) / up, to_float(total - pos) / down)
+        c = steps // int_const(up + down)
+        pos = steps - c * int_const(up + down)
+        rising = pos <= int_const(up)
+        x = ops.where(rising, to_float(pos) / float(up), const_minus(up + down, pos) / float(down))
         if self.mode == "triangular":
             scale = 1.0
         elif self.mode == "triangular2":
@@ -138,13 +138,16 @@ class OneCycle(Schedule):
         return lr_from + (lr_to - lr_from) * pct
 
     def _compute(self, steps):
-        steps = ops.minimum(steps, self.total_steps - 1)
+        steps = imin(steps, int_const(self.total_steps - 1))
         result = None
         # Walk the phases from last to first; an earlier phase wins on its own steps.
         for a, b, lr_from, lr_to in reversed(self._phases):
             pct = offset(steps, a) / (b - a)
             value = self._anneal(lr_from, lr_to, pct)
-            result = value if result is None else ops.where(steps <= math.floor(b), value, result)
+            if result is None:
+                result = value
+            else:
+                result = ops.where(steps <= int_const(math.floor(b)), value, result)
         return ops.cast(result, FLOAT)
 
     def _fill(self, out, start):

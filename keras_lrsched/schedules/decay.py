@@ -8,11 +8,12 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, int_dtype, power, to_float
+from ._base import FLOAT, Schedule, const_minus, imin, int_const, int_dtype, power, to_float
 
 
 def _split(steps, period):
     """(q, r) with steps = q * period + r, in integer arithmetic."""
+    period = int_const(period)
     q = steps // period
     return q, steps - q * period
 
@@ -21,12 +22,12 @@ def _progress(steps, period, staircase):
     """steps / period as float32, exact in the whole number of periods."""
     q, r = _split(steps, period)
     p = to_float(q)
-    return p if staircase else p + to_float(r) / period
+    return p if staircase else p + to_float(r) / float(period)
 
 
 def _count_le(sorted_ints, steps):
     """How many of `sorted_ints` are <= each step (an int tensor shaped like `steps`)."""
-    table = ops.convert_to_tensor(np.asarray(sorted_ints), dtype=int_dtype())
+    table = int_const(sorted_ints)
     flat = ops.reshape(steps, (-1,))
     idx = ops.searchsorted(table, flat, side="right")
     return ops.reshape(ops.cast(idx, int_dtype()), ops.shape(steps))
@@ -119,7 +120,7 @@ class StepDecay(Schedule):
         self.step_size = _checks.integer("step_size", step_size, minimum=1)
 
     def _compute(self, steps):
-        k = to_float(steps // self.step_size)
+        k = to_float(steps // int_const(self.step_size))
         return self.initial * power(self.factor, k)
 
     def _fill(self, out, start):
@@ -271,7 +272,10 @@ class Polynomial(Schedule):
         self.power = _checks.positive("power", power)
 
     def _compute(self, steps):
-        remaining = 1.0 - to_float(ops.minimum(steps, self.steps)) / self.steps
+        # The steps left, counted as an integer: 1 - s / steps in float32 leaves ~6e-8 at
+        # s == steps under XLA (which divides by multiplying with 1/steps), and power < 1
+        # blows that up (sqrt: 2.4e-4 short of `end`).
+        remaining = const_minus(self.steps, imin(steps, int_const(self.steps))) / float(self.steps)
         return (self.initial - self.end) * ops.power(remaining, self.power) + self.end
 
     def _fill(self, out, start):
@@ -298,7 +302,7 @@ class Linear(Polynomial):
         super().__init__(initial, end, steps, power=1.0)
 
     def _compute(self, steps):
-        fraction = to_float(ops.minimum(steps, self.steps)) / self.steps
+        fraction = to_float(imin(steps, int_const(self.steps))) / float(self.steps)
         return self.initial + (self.end - self.initial) * fraction
 
     def get_config(self):

@@ -6,7 +6,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import Schedule, to_float
+from ._base import Schedule, imax, imin, int_const, to_float
 
 _DECAYS = ("cosine", "linear", "sqrt")
 
@@ -30,9 +30,9 @@ class InverseSqrt(Schedule):
 
     def _compute(self, steps):
         w = self.warmup_steps
-        warm = self.peak * to_float(steps) / w
-        decay = self.peak * ops.sqrt(w / to_float(ops.maximum(steps, w)))
-        return ops.where(steps < w, warm, decay)
+        warm = self.peak * to_float(steps) / float(w)
+        decay = self.peak * ops.sqrt(float(w) / to_float(imax(steps, int_const(w))))
+        return ops.where(steps < int_const(w), warm, decay)
 
     def _fill(self, out, start):
         from ..kernels import warmup
@@ -69,8 +69,9 @@ class WarmupStableDecay(Schedule):
     def _compute(self, steps):
         w, d = self.warmup_steps, self.decay_steps
         decay_start = w + self.stable_steps
-        warm = self.peak * to_float(steps) / max(w, 1)
-        p = to_float(ops.clip(steps - decay_start, 0, d)) / d
+        warm = self.peak * to_float(steps) / float(max(w, 1))
+        into_decay = imax(steps - int_const(decay_start), int_const(0))
+        p = to_float(imin(into_decay, int_const(d))) / float(d)
         if self.decay == "cosine":
             shape = 0.5 * (1.0 + ops.cos(math.pi * p))
         elif self.decay == "linear":
@@ -78,7 +79,8 @@ class WarmupStableDecay(Schedule):
         else:
             shape = 1.0 - ops.sqrt(p)
         decayed = self.end + (self.peak - self.end) * shape
-        return ops.where(steps < w, warm, ops.where(steps < decay_start, self.peak, decayed))
+        in_warmup, stable = steps < int_const(w), steps < int_const(decay_start)
+        return ops.where(in_warmup, warm, ops.where(stable, self.peak, decayed))
 
     def _fill(self, out, start):
         from ..kernels import warmup
