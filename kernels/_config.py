@@ -1,5 +1,7 @@
 """The one place where kernel compilation flags live."""
 
+import functools
+
 import numba
 
 # parallel: prange splits the steps over all cores. cache: compiled machine code is kept next to
@@ -17,9 +19,45 @@ prange = numba.prange
 BLOCK = 1 << 14
 
 
+# Tables shorter than this are filled on one thread. A parallel region costs ~20 us on an idle
+# machine, but Numba's default `omp` layer (GNU OpenMP) spins its workers, and on a busy machine (a
+# training run, other processes) each region then waits a scheduler time slice: a 1e5-step table
+# took 10-50 ms instead of 0.1 ms with 2 threads and 4 runnable processes on 2 cores. One thread
+# fills 1M steps in ~0.6 ms, so below that threads have little to win and much to lose.
+PARALLEL_MIN = 1 << 20
+
+
+class _Kernel:
+    """A parallel kernel that runs on one thread when `out` is short (see PARALLEL_MIN).
+
+    Everything else (``py_func``, ``signatures``, ``inspect_asm``, ...) is the Numba dispatcher's.
+    """
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+        functools.update_wrapper(self, dispatcher.py_func)
+
+    def __call__(self, out, *args):
+        if out.shape[0] >= PARALLEL_MIN:
+            return self.dispatcher(out, *args)
+        threads = numba.get_num_threads()
+        if threads == 1:
+            return self.dispatcher(out, *args)
+        numba.set_num_threads(1)  # for this Python thread only
+        try:
+            return self.dispatcher(out, *args)
+        finally:
+            numba.set_num_threads(threads)
+
+    def __getattr__(self, name):
+        return getattr(self.dispatcher, name)
+
+
 def kernel(fn):
-    """Compile `fn` lazily as a parallel table-filling kernel."""
-    return numba.njit(**KERNEL_OPTIONS)(fn)
+    """Compile `fn` lazily as a parallel table-filling kernel ``fn(out, start, *params)``."""
+    if numba.config.DISABLE_JIT:
+        return fn
+    return _Kernel(numba.njit(**KERNEL_OPTIONS)(fn))
 
 
 def serial_kernel(fn):
