@@ -31,6 +31,7 @@ from .callback import LearningRateScheduler
 from .plateau import Plateau
 from .spec import get
 from .plot import plot  # the function shadows the submodule name; import helpers from .plot
+from .finder import LRFinderResult, find_lr
 
 __version__ = "0.1.0"
 
@@ -58,4 +59,6 @@ __all__ = [
     "Plateau",
     "get",
     "plot",
+    "find_lr",
+    "LRFinderResult",
 ]
