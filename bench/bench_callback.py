@@ -1,0 +1,241 @@
+"""Callback benchmark: what driving the learning rate costs per training step, per backend.
+
+Run by hand (never a test):
+
+    python bench/bench_callback.py            # jax, tensorflow, torch; 3 rounds
+    python bench/bench_callback.py --quick    # fewer epochs, 2 rounds
+
+A small MLP (32 -> 64 -> 64 -> 1, batch 64, 200 steps per epoch, SGD) on random data, each backend in
+its own subprocess (KERAS_BACKEND is fixed at import). Variants, run round-robin within a backend:
+
+  none          no callback, SGD with a float lr;
+  keras         keras.callbacks.LearningRateScheduler with a Python function of the epoch;
+  naive         a callback that assigns optimizer.learning_rate in on_train_batch_begin from a
+                Python counter (what users write; under JAX the value is silently lost, see DESIGN);
+  ours-epoch    keras_lrsched.LearningRateScheduler(Cosine over epochs, update="epoch");
+  ours-step     keras_lrsched.LearningRateScheduler(Warmup + SGDR over steps, update="step"):
+                the closed form runs inside the compiled step;
+  ours-table    the same schedule as a precomputed float32 array, update="step": a lookup into a
+                device-resident window.
+
+Step time: a timing callback (first in the list) stamps each epoch begin; an epoch's time is from
+its begin to the next one's, so every callback hook is inside. The first epoch (compile) is
+dropped; the median over the rest of all rounds is reported, and the ratio to "none" is the median
+of the per-round ratios (the variants of a round run back to back).
+
+First-epoch time vs run length: fit is configured for 1e4 and for 1e8 steps (epochs x 100 steps)
+and stopped after its first epoch; the time from fit() to its return is reported (none, ours-step,
+ours-table; the 1e8-step table is built before fit, it is the user's array).
+
+Writes bench/results/callback.md and callback.json (with --out DIR elsewhere).
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKENDS = ("jax", "tensorflow", "torch")
+VARIANTS = ("none", "keras", "naive", "ours-epoch", "ours-step", "ours-table")
+BATCH, FEATURES = 64, 32
+
+
+def worker(backend, args):
+    os.environ["KERAS_BACKEND"] = backend
+    import keras
+
+    import keras_lrsched as lrs
+
+    keras.utils.set_random_seed(0)
+    spe, epochs = args.steps_per_epoch, args.epochs
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((spe * BATCH, FEATURES)).astype("float32")
+    y = rng.standard_normal((spe * BATCH, 1)).astype("float32")
+    peak = 0.01
+
+    def step_schedule(total_steps):
+        return lrs.Warmup(lrs.CosineRestarts(peak, 2 * spe, 2.0, 0.9), spe // 2)
+
+    def epoch_fn(epoch, lr=None):
+        return 0.5 * peak * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
+
+    class Naive(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.step = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            period = 2 * spe
+            lr = 0.5 * peak * (1.0 + math.cos(math.pi * (self.step % period) / period))
+            self.model.optimizer.learning_rate = lr
+            self.step += 1
+
+    class Stamps(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.begins = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.begins.append(time.perf_counter())
+
+    class StopAfterFirst(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    def make_model():
+        model = keras.Sequential([
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1),
+        ])
+        model.compile(keras.optimizers.SGD(peak), loss="mse")
+        return model
+
+    def callbacks_for(variant, total_steps):
+        if variant == "none":
+            return []
+        if variant == "keras":
+            return [keras.callbacks.LearningRateScheduler(epoch_fn)]
+        if variant == "naive":
+            return [Naive()]
+        if variant == "ours-epoch":
+            return [lrs.LearningRateScheduler(lrs.Cosine(peak, steps=epochs), update="epoch")]
+        if variant == "ours-step":
+            return [lrs.LearningRateScheduler(step_schedule(total_steps), update="step")]
+        if variant == "ours-table":
+            table = step_schedule(total_steps).table(total_steps)
+            return [lrs.LearningRateScheduler(table, update="step")]
+        raise ValueError(variant)
+
+    # Steady-state step time, variants round-robin.
+    per_step = {v: [] for v in args.variants}
+    ratios = {v: [] for v in args.variants}
+    for _ in range(args.rounds):
+        this_round = {}
+        for variant in args.variants:
+            model = make_model()
+            stamps = Stamps()
+            cbs = [stamps] + callbacks_for(variant, spe * epochs)
+            model.fit(x, y, batch_size=BATCH, epochs=epochs, callbacks=cbs, verbose=0, shuffle=False)
+            durations = np.diff(stamps.begins)[1:] / spe  # drop the compile epoch
+            per_step[variant].extend(durations.tolist())
+            this_round[variant] = float(np.median(durations))
+        for variant in args.variants:
+            ratios[variant].append(this_round[variant] / this_round["none"])
+
+    # First epoch vs the length of the run.
+    first = {}
+    for total in args.run_lengths:
+        for variant in ("none", "ours-step", "ours-table"):
+            model = make_model()
+            cbs = callbacks_for(variant, total) + [StopAfterFirst()]
+            xs, ys = x[: 100 * BATCH], y[: 100 * BATCH]
+            t0 = time.perf_counter()
+            model.fit(xs, ys, batch_size=BATCH, epochs=total // 100, callbacks=cbs, verbose=0,
+                      shuffle=False)
+            first[f"{variant}:{total}"] = time.perf_counter() - t0
+            del cbs
+
+    return {
+        "step_s": {v: float(np.median(t)) for v, t in per_step.items()},
+        "ratio": {v: float(np.median(r)) for v, r in ratios.items()},
+        "ratio_rounds": ratios,
+        "first_epoch_s": first,
+    }
+
+
+def call_worker(backend, args):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", backend,
+           "--steps-per-epoch", str(args.steps_per_epoch), "--epochs", str(args.epochs),
+           "--rounds", str(args.rounds), "--variants", *args.variants,
+           "--run-lengths", *map(str, args.run_lengths)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    sys.stderr.write(f"{backend} worker failed:\n{proc.stderr[-4000:]}\n")
+    return None
+
+
+def report(res, info, args):
+    lines = []
+    add = lines.append
+    add(f"Machine: {info['cpu']}, {info['cores']} cores. Load average before: {info['load_before']:.2f}, "
+        f"after: {res['load_after']:.2f}.")
+    add("Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".")
+    add("")
+    add(f"ms per training step (median over epochs 2..{args.epochs} of {args.rounds} rounds; MLP 32-64-64-1, "
+        f"batch {BATCH}, {args.steps_per_epoch} steps per epoch); in brackets, x none (median of the "
+        "per-round ratios). Goals: ours-step <= 1.05x, ours-epoch <= 1.02x.")
+    add("")
+    add("| backend | " + " | ".join(args.variants) + " |")
+    add("|---" * (len(args.variants) + 1) + "|")
+    for backend, r in res["backends"].items():
+        if r is None:
+            add(f"| {backend} | " + " | ".join("failed" for _ in args.variants) + " |")
+            continue
+        cells = [f"{r['step_s'][v] * 1e3:.3f} ({r['ratio'][v]:.3f}x)" for v in args.variants]
+        add(f"| {backend} | " + " | ".join(cells) + " |")
+    add("")
+    add("First epoch (fit() to return, stopped after epoch 1: precompute/check, trace, compile, 100 steps), "
+        "seconds, for a run configured to 1e4 vs 1e8 steps:")
+    add("")
+    cols = [f"{v} {n:.0e}" for v in ("none", "ours-step", "ours-table") for n in args.run_lengths]
+    add("| backend | " + " | ".join(cols) + " |")
+    add("|---" * (len(cols) + 1) + "|")
+    for backend, r in res["backends"].items():
+        if r is None:
+            continue
+        f = r["first_epoch_s"]
+        cells = [f"{f[f'{v}:{n}']:.2f}" for v in ("none", "ours-step", "ours-table") for n in args.run_lengths]
+        add(f"| {backend} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--backends", nargs="*", default=list(BACKENDS))
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    ap.add_argument("--steps-per-epoch", type=int, default=200)
+    ap.add_argument("--epochs", type=int, default=11)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--run-lengths", type=int, nargs="*", default=[10**4, 10**8])
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if "none" not in args.variants:
+        args.variants.insert(0, "none")
+    if args.worker:
+        print("RESULT " + json.dumps(worker(args.worker, args)))
+        return
+    if args.quick:
+        args.epochs, args.rounds = 6, 2
+    sys.path.insert(0, HERE)
+    from bench_tables import machine
+
+    info = machine()
+    res = {"machine": info, "backends": {}}
+    for backend in args.backends:
+        print(f"{backend} ...", file=sys.stderr, flush=True)
+        res["backends"][backend] = call_worker(backend, args)
+    res["load_after"] = os.getloadavg()[0]
+    text = report(res, info, args)
+    print(text)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "callback.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(args.out, "callback.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
