@@ -29,7 +29,7 @@ def real(name, value):
 
 
 # Schedules compute in float32: a larger lr would be inf on the graph path.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Steps are int64 in the kernels (and on 64-bit step counters).
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -39,8 +39,8 @@ def learning_rate(name, value):
     value = real(name, value)
     if value < 0:
         _fail(name, value, ">= 0")
-    if value > _FLOAT32_MAX:
-        _fail(name, value, f"<= {_FLOAT32_MAX:.8g} (the largest float32)")
+    if value > FLOAT32_MAX:
+        _fail(name, value, f"<= {FLOAT32_MAX:.8g} (the largest float32)")
     return value
 
 

@@ -252,9 +252,11 @@ def _as_lr(value, where):
             f"{array.shape} ({value!r}) at {where}"
         )
     lr = float(array)
-    if not math.isfinite(lr) or lr < 0:
+    # The lr lives in a float32 variable: 1e39 is finite here and inf there.
+    if not math.isfinite(lr) or lr < 0 or lr > _checks.FLOAT32_MAX:
         raise ValueError(
-            f"The schedule must give a finite learning rate >= 0. Received: {value!r} at {where}"
+            "The schedule must give a finite learning rate >= 0 (at most the largest float32, "
+            f"3.4e38). Received: {value!r} at {where}"
         )
     return lr
 

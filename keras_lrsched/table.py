@@ -29,11 +29,12 @@ def _check_values(name, values):
             f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
             f"with shape {array.shape}"
         )
-    bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
+    bad = np.flatnonzero(~np.isfinite(array) | (array < 0) | (array > _checks.FLOAT32_MAX))
     if bad.size:
         i = int(bad[0])
         raise ValueError(
-            f"Argument `{name}` must hold finite learning rates >= 0. Received: "
+            f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
+            "Received: "
             f"{name}[{i}]={array[i]!r}"
         )
     return array

@@ -122,6 +122,7 @@ CASES = [
     ("table-nan", lambda: lrs.Table([0.1, NAN]), ValueError, "values", "nan"),
     ("table-negative", lambda: lrs.Table([0.1, -0.2]), ValueError, "values", "-0.2"),
     ("table-inf", lambda: lrs.Table(np.array([INF])), ValueError, "values", "inf"),
+    ("table-beyond-float32", lambda: lrs.Table([0.1, 1e39]), ValueError, "values", "1e+39"),
     ("table-2d", lambda: lrs.Table([[0.1, 0.2]]), ValueError, "values", "[[0.1, 0.2]]"),
     ("table-scalar", lambda: lrs.Table(0.1), (ValueError, TypeError), "values", "values=0.1"),
     ("table-none", lambda: lrs.Table(None), (ValueError, TypeError), "values", "values=None"),
