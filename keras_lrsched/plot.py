@@ -110,7 +110,7 @@ def _lr_key(history):
 
 
 def series(obj, steps=None):
-    """``(x, lr, x_label, label)`` for anything `plot` accepts (see `plot`)."""
+    """``(x, lr, x_label, label)`` for anything `plot` accepts (see `plot`); x None: 0, 1, ..."""
     if steps is not None:
         from . import _checks
 
@@ -118,7 +118,7 @@ def series(obj, steps=None):
     if isinstance(obj, _LRSchedule):
         n = default_steps(obj) if steps is None else steps
         y = _schedule_values(obj, n)
-        return np.arange(n), y, "step", type(obj).__name__
+        return None, y, "step", type(obj).__name__
     history = getattr(obj, "history", None)
     if isinstance(history, dict) or isinstance(obj, dict):
         record = obj if isinstance(obj, dict) else history
@@ -134,7 +134,7 @@ def series(obj, steps=None):
                 "LearningRateScheduler(..., update=\"step\") and plot it after model.fit."
             )
         y = np.asarray(record, dtype=np.float64)
-        return _cut(np.arange(len(y)), y, steps) + ("step", "learning rate")
+        return _cut(None, y, steps) + ("step", "learning rate")
     if isinstance(obj, (np.ndarray, list, tuple)):
         y = np.asarray(obj)
         if y.dtype.kind != "f":
@@ -144,7 +144,7 @@ def series(obj, steps=None):
                 f"Argument `obj` must be a non-empty 1-D array of learning rates. Received an "
                 f"array of shape {y.shape}"
             )
-        return _cut(np.arange(len(y)), y, steps) + ("step", "learning rate")
+        return _cut(None, y, steps) + ("step", "learning rate")
     raise TypeError(
         "Argument `obj` must be a schedule, a Table, a 1-D array, a keras History (or its "
         "`.history` dict) or a LearningRateScheduler with a per-step record. Received: "
@@ -153,20 +153,26 @@ def series(obj, steps=None):
 
 
 def _cut(x, y, steps):
-    return (x, y) if steps is None else (x[:steps], y[:steps])
+    if steps is None:
+        return x, y
+    return (None if x is None else x[:steps]), y[:steps]
 
 
 def envelope(x, y, max_points=_MAX_POINTS):
-    """At most ``2 * max_points`` points that keep every spike: the min and max of each bin."""
+    """At most ``2 * max_points`` points that keep every spike: the min and max of each bin.
+
+    `x` None stands for ``0, 1, ..., len(y) - 1`` (never materialized for a long series).
+    """
     n = y.shape[0]
     if n <= 2 * max_points:
-        return x, y
+        return (np.arange(n) if x is None else x), y
     size = math.ceil(n / max_points)
     whole = n // size * size
     bins = y[:whole].reshape(-1, size)
     pairs = np.stack([bins.min(axis=1), bins.max(axis=1)], axis=1)
-    xs = np.repeat(x[:whole:size], 2)
-    return np.concatenate([xs, x[whole:]]), np.concatenate([pairs.ravel(), y[whole:]])
+    starts = np.arange(0, whole, size) if x is None else x[:whole:size]
+    rest = np.arange(whole, n) if x is None else x[whole:]
+    return np.concatenate([np.repeat(starts, 2), rest]), np.concatenate([pairs.ravel(), y[whole:]])
 
 
 def plot(obj, steps=None, ax=None, **kwargs):
