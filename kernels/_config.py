@@ -53,16 +53,26 @@ class _Kernel:
         return getattr(self.dispatcher, name)
 
 
-def kernel(fn):
+# A kernel that takes a user's Numba-compiled function as an argument is compiled without the disk
+# cache (`cache=False`): its cache index would pickle a reference to each function's module, and
+# a later process without that module (another script, another test file) then failed to load
+# the index (ModuleNotFoundError) or met a function that had vanished (ReferenceError).
+
+
+def kernel(fn=None, *, cache=True):
     """Compile `fn` lazily as a parallel table-filling kernel ``fn(out, start, *params)``."""
+    if fn is None:
+        return functools.partial(kernel, cache=cache)
     if numba.config.DISABLE_JIT:
         return fn
-    return _Kernel(numba.njit(**KERNEL_OPTIONS)(fn))
+    return _Kernel(numba.njit(**{**KERNEL_OPTIONS, "cache": cache})(fn))
 
 
-def serial_kernel(fn):
+def serial_kernel(fn=None, *, cache=True):
     """Compile `fn` lazily as a single-threaded kernel (for scans, where each value needs the last)."""
-    return numba.njit(**{**KERNEL_OPTIONS, "parallel": False})(fn)
+    if fn is None:
+        return functools.partial(serial_kernel, cache=cache)
+    return numba.njit(**{**KERNEL_OPTIONS, "parallel": False, "cache": cache})(fn)
 
 
 def helper(fn):

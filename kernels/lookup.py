@@ -12,14 +12,14 @@ def fill_lookup(out, start, values):
         out[i] = values[min(start + i, last)]
 
 
-@kernel
+@kernel(cache=False)
 def fill_function(out, start, fn):
     # `fn` is a Numba-compiled f(step); each distinct function compiles this kernel once.
     for i in prange(out.shape[0]):
         out[i] = fn(start + i)
 
 
-@serial_kernel
+@serial_kernel(cache=False)
 def scan_recurrence(out, fn, initial_lr):
     # keras-style schedule(epoch, lr): each value depends on the previous one, so this is serial.
     # The lr handed on is rounded to float32, as it would be after a trip through the optimizer's

@@ -1,6 +1,8 @@
 """Composition: a linear warmup in front of any schedule, and a sequence of schedules (optax's
 ``join_schedules``)."""
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -42,7 +44,31 @@ def fill_child(schedule, out, start):
         size = min(chunk, max(64, 1 << (hi - lo - 1).bit_length()))
         steps = np.arange(start + lo, start + lo + size, dtype=np.int64)
         steps = np.minimum(steps, start + hi - 1)
-        out[lo:hi] = keras.ops.convert_to_numpy(schedule(steps))[: hi - lo]
+        out[lo:hi] = _evaluate(schedule, steps)[: hi - lo]
+
+
+def _evaluate(schedule, steps):
+    """A keras schedule's lr at a NumPy vector of steps; step by step if it refuses a vector.
+
+    Some of keras' own schedules branch on the step's value and take only a scalar step:
+    ``CosineDecay(warmup_steps=...)`` (``ops.cond``) everywhere, ``PiecewiseConstantDecay``
+    under torch.
+    """
+    try:
+        values = np.asarray(keras.ops.convert_to_numpy(schedule(steps)))
+        if values.shape == steps.shape:
+            return values
+    except Exception:  # noqa: BLE001 - whatever the backend raises for a vector in ops.cond
+        pass
+    warnings.warn(
+        f"{type(schedule).__name__} does not take a vector of steps; evaluating it one step at "
+        "a time, which is slow for long tables.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    unique, where = np.unique(steps, return_inverse=True)  # the padding repeats the last step
+    values = [keras.ops.convert_to_numpy(schedule(int(k))) for k in unique]
+    return np.asarray(values, np.float64)[where]
 
 
 def first_value(schedule, dtype=np.float64):
