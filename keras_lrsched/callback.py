@@ -9,6 +9,7 @@ from keras import ops
 
 from . import _checks
 from .plateau import Plateau
+from .schedules import Schedule
 from .table import Table, _check_values, _positional_arity, precompute
 
 try:  # keras' own printer (absl logging when interactive logging is off), as its callback uses
@@ -30,6 +31,8 @@ _MAX_WINDOW = 1 << 16
 _STATE_ATTR = "_keras_lrsched_state"
 _INSTALL_ATTR = "_keras_lrsched_install"
 _EXPLAIN_LIMIT = 1_000_000
+_CHECK_CHUNK = 1 << 20
+_PYTHON_LOOP_MAX = 1 << 14  # below this a Python loop beats Numba's compile time
 
 
 class LearningRateScheduler(keras.callbacks.Callback):
@@ -141,16 +144,25 @@ class LearningRateScheduler(keras.callbacks.Callback):
         self.plateau = plateau
         self._state = None
         self._run = None
-        self._chunks = []
+        self._records = []  # per epoch: (stepper or None, first step or lr, updates, scale)
 
     # ------------------------------------------------------------------ public read-outs
 
     @property
     def learning_rates(self):
-        """The lr applied at each optimizer update of the latest ``fit``, as float32."""
-        if not self._chunks:
+        """The lr applied at each optimizer update of the latest ``fit``, as float32.
+
+        Worked out on the host when read, from the schedule and the step range of each epoch.
+        """
+        parts = []
+        for stepper, first, n, scale in self._records:
+            if stepper is None:
+                parts.append(np.full(n, first, dtype=np.float32))
+            else:
+                parts.append(_scaled(stepper.get(first, n), scale, self.plateau))
+        if not parts:
             return np.zeros(0, dtype=np.float32)
-        return np.concatenate(self._chunks)
+        return np.concatenate(parts)
 
     @property
     def scale(self):
@@ -184,13 +196,14 @@ class LearningRateScheduler(keras.callbacks.Callback):
                 "model.compile(optimizer=..., loss=...) before fit. Received: a model with "
                 "optimizer=None"
             )
-        if not hasattr(optimizer, "learning_rate"):
-            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        for entry in getattr(optimizer, "optimizers", None) or [optimizer]:
+            if not hasattr(entry, "learning_rate"):
+                raise ValueError('Optimizer must have a "learning_rate" attribute.')
         stale = getattr(optimizer, _INSTALL_ATTR, None)
         if stale is not None:
             stale.uninstall(set_last=True)
         self._state = _attach_state(optimizer)
-        self._chunks = []
+        self._records = []
         self._run = _Run(self, model, optimizer)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -308,13 +321,44 @@ class _ScheduleSource:
         return _as_lr(_call(self.schedule, (epoch,), where), where)
 
     def stepper(self, start, count, lr_prev):
+        self.checked = (0, 0)
+        if count:
+            self.check_run(start, count)
         return self
 
-    def get(self, start, n):
-        """The lr at steps start..start+n-1 as float32, each value checked."""
+    def check_run(self, start, count):
+        """Check every step of the run before training starts, a chunk at a time.
+
+        A schedule that cannot take a vector of steps is checked an epoch at a time instead.
+        """
+        for lo in range(start, start + count, _CHECK_CHUNK):
+            self.get(lo, min(_CHECK_CHUNK, start + count - lo), scalar_ok=False)
+            if not self.vectorized:
+                return
+        self.checked = (start, start + count)
+
+    def check(self, start, n):
+        """Check steps start..start+n-1 unless the run check covered them."""
+        lo, hi = self.checked
+        if not (lo <= start and start + n <= hi):
+            self.get(start, n)
+
+    def get(self, start, n, scalar_ok=True):
+        """The lr at steps start..start+n-1 as float32, each value checked.
+
+        A keras_lrsched schedule is evaluated by its Numba kernel (float64, rounded to float32:
+        within an ulp or so of what the float32 train step computes). Any other schedule goes
+        through keras.ops on a vector of steps padded to a power of two, so that JAX's eager
+        mode compiles a handful of shapes rather than one per epoch length.
+        """
         if n <= 0:
             return np.zeros(0, dtype=np.float32)
-        steps = np.arange(start, start + n, dtype=np.int64)
+        if isinstance(self.schedule, Schedule):
+            out = self.schedule.table(n, start)
+            _check_block(out, start)
+            return out
+        size = max(16, 1 << (n - 1).bit_length())
+        steps = np.arange(start, start + size, dtype=np.int64)
         out = None
         if self.vectorized:
             try:
@@ -324,19 +368,29 @@ class _ScheduleSource:
             else:
                 if out.shape == ():
                     out = np.full(n, out)
-                elif out.shape != (n,):
+                elif out.shape != (size,):
                     out = None
+                else:
+                    out = out[:n]
         if out is None or out.dtype.kind not in "fiu":
+            if not scalar_ok:
+                self.vectorized = False
+                return np.zeros(0, dtype=np.float32)
             values = [
-                _as_lr(_call(self.schedule, (int(k),), f"step {k}"), f"step {k}") for k in steps
+                _as_lr(_call(self.schedule, (k,), f"step {k}"), f"step {k}")
+                for k in range(start, start + n)
             ]
             return np.asarray(values, dtype=np.float32)
         out = out.astype(np.float32)
-        bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
-        if bad.size:
-            i = int(bad[0])
-            _as_lr(out[i], f"step {start + i}")
+        _check_block(out, start)
         return out
+
+
+def _check_block(values, start):
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        i = int(bad[0])
+        _as_lr(values[i], f"step {start + i}")
 
 
 class _TableSource:
@@ -353,6 +407,9 @@ class _TableSource:
 
     def stepper(self, start, count, lr_prev):
         return self
+
+    def check(self, start, n):
+        pass  # every value was checked when the table was made
 
     def get(self, start, n):
         idx = np.minimum(np.arange(start, start + max(n, 0)), self.values.shape[0] - 1)
@@ -406,6 +463,8 @@ class _FunctionSteps:
         self.values = self._compute(start, count if self.known else 0, lr_prev)
 
     def _compute(self, start, n, lr_prev):
+        if n <= _PYTHON_LOOP_MAX:
+            return _python_table(self.fn, self.arity, start, n, lr_prev)
         kwargs = {"start": start}
         if self.arity == 2:
             kwargs["initial_lr"] = lr_prev
@@ -428,6 +487,22 @@ class _FunctionSteps:
                 lr_prev = float(self.values[-1]) if self.values.shape[0] else self.lr_prev
                 self.values = np.concatenate([self.values, self._compute(hi, more, lr_prev)])
         return self.values[start - self.lo : start - self.lo + n]
+
+    def check(self, start, n):
+        self.get(start, n)  # each part is checked when it is computed
+
+
+def _python_table(fn, arity, start, n, lr_prev):
+    """A short table in plain Python: faster than compiling `fn` with Numba, same numbers."""
+    out = np.empty(n, dtype=np.float32)
+    lr = None if lr_prev is None else float(np.float32(lr_prev))
+    for i in range(n):
+        where = f"step {start + i}"
+        args = (start + i, lr) if arity == 2 else (start + i,)
+        value = _as_lr(_call(fn, args, where), where)
+        out[i] = value
+        lr = float(out[i])
+    return out
 
 
 def _explain(fn, arity, start, n, lr_prev, err):
@@ -729,14 +804,17 @@ class _Run:
         span = self.window if self.check_batches else int(self.steps)
         for g in self.groups:
             g.it0 = g.iterations()
-            values = g.stepper.get(g.it0, max(span, self.window if g.window is not None else 0))
-            self._write_window(g, g.it0, values)
+            if g.window is not None:
+                self._write_window(g, g.it0, g.stepper.get(g.it0, self.window))
+            else:
+                g.stepper.check(g.it0, span)
             if g.scale is not None:
                 g.scale.assign(scale)
         self.horizon = self.groups[0].it0 + span
-        for g in self.groups:
-            first = g.stepper.get(g.it0, 1)
-            self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
+        if self.cb.verbose:
+            for g in self.groups:
+                first = g.stepper.get(g.it0, 1)
+                self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
 
     def _write_window(self, g, start, values):
         if g.window is None:
@@ -755,7 +833,7 @@ class _Run:
         if first.window is None:
             # A closed form needs nothing on the device: check the next values, host only.
             for g in self.groups:
-                g.stepper.get(self.horizon, self.window)
+                g.stepper.check(self.horizon, self.window)
             self.horizon += self.window
             return
         self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
@@ -770,11 +848,13 @@ class _Run:
             it_end = g.iterations()
             n = max(it_end - g.it0, 0)
             if self.step_mode:
-                applied = _scaled(g.stepper.get(g.it0, n), scale, self.cb.plateau)
+                if i == 0:
+                    self.cb._records.append((g.stepper, g.it0, n, scale))
                 if n:
-                    g.last_applied = applied[-1]
+                    last = g.stepper.get(it_end - 1, 1)
+                    g.last_applied = _scaled(last, scale, self.cb.plateau)[0]
                     if isinstance(self.cb._source, _FunctionSource) and g.stepper.arity == 2:
-                        self.cb._state.last_lrs[i] = float(g.stepper.get(it_end - 1, 1)[0])
+                        self.cb._state.last_lrs[i] = float(last[0])
                     if g.lr_var is not None:
                         g.lr_var.assign(float(g.last_applied))
                 logged = g.last_applied
@@ -783,11 +863,10 @@ class _Run:
                     logged = _scaled(nxt, scale, self.cb.plateau)[0] if nxt.size else 0.0
                 logs[g.key] = float(logged)
             else:
-                applied = np.full(n, g.epoch_values, dtype=np.float32)
+                if i == 0:
+                    self.cb._records.append((None, g.epoch_values, n, 1.0))
                 g.last_applied = np.float32(g.epoch_values)
                 logs[g.key] = _host_float(g.leaf.learning_rate)
-            if i == 0:
-                self.cb._chunks.append(applied)
         if self.cb.plateau is not None:
             self._plateau_step(logs)
 
