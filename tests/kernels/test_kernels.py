@@ -1,7 +1,7 @@
 """Each Numba fill kernel against a plain NumPy float64 reference written here.
 
 Backend-free: nothing here imports keras. The kernels folder is loaded straight from the source
-tree under a private package name, because importing ``keras_lrsched.kernels`` would run
+tree (see `load_kernels`), because importing ``keras_lrsched.kernels`` would run
 ``keras_lrsched/__init__.py`` (and import keras) first. Run once more with ``NUMBA_DISABLE_JIT=1``
 so that coverage sees the kernel bodies as Python.
 
@@ -16,28 +16,42 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import types
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 KERNELS_DIR = pathlib.Path(__file__).resolve().parents[2] / "kernels"
-PACKAGE = "_lrsched_kernels_under_test"
+PACKAGE = "keras_lrsched.kernels"
+MODULES = ("_config", "decay", "cosine", "cyclic", "warmup", "lookup")
 
 
 def load_kernels():
-    """The kernels package from the source tree, as `PACKAGE`, without keras_lrsched."""
-    if PACKAGE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            PACKAGE, KERNELS_DIR / "__init__.py", submodule_search_locations=[str(KERNELS_DIR)]
-        )
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[PACKAGE] = package
-        spec.loader.exec_module(package)
-    return {
-        name: importlib.import_module(f"{PACKAGE}.{name}")
-        for name in ("_config", "decay", "cosine", "cyclic", "warmup", "lookup")
-    }
+    """The kernel modules, under their installed names but without keras_lrsched's __init__.
+
+    The names matter: Numba's disk cache records the module of each compiled kernel and imports
+    it when loading the cache, so kernels loaded under any other name would read the package's
+    cache entries by importing keras_lrsched (and keras), and write entries the package could
+    not load. When keras_lrsched is already imported (the whole suite in one process), its own
+    kernels are used.
+    """
+    if PACKAGE not in sys.modules and "keras_lrsched" not in sys.modules:
+        parent = types.ModuleType("keras_lrsched")  # a bare stand-in, only while loading
+        parent.__path__ = []
+        sys.modules["keras_lrsched"] = parent
+        try:
+            spec = importlib.util.spec_from_file_location(
+                PACKAGE, KERNELS_DIR / "__init__.py", submodule_search_locations=[str(KERNELS_DIR)]
+            )
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[PACKAGE] = package
+            spec.loader.exec_module(package)
+            modules = {name: importlib.import_module(f"{PACKAGE}.{name}") for name in MODULES}
+        finally:
+            del sys.modules["keras_lrsched"]
+        return modules
+    return {name: importlib.import_module(f"{PACKAGE}.{name}") for name in MODULES}
 
 
 K = load_kernels()
