@@ -6,6 +6,8 @@ of the ~1 ns that writing the memory costs. The polynomial below is plain multip
 vectorizes.
 """
 
+import math
+
 from ._config import helper
 
 # cos(pi * x) = -sin(pi * y) with y = x - 1/2 in [-1/2, 1/2], and sin(pi * y) = y * Q(y * y) with
@@ -44,3 +46,27 @@ def cos_pi(x):
 def cos_anneal(high, low, x):
     """Half a cosine from `high` at x = 0 to `low` at x = 1: low + (high - low) (1 + cos(pi x)) / 2."""
     return low + (high - low) * 0.5 * (1.0 + cos_pi(x))
+
+
+# 1/k! for k = 0..13: the Taylor series of exp, cut where the next term is below 1e-15 on [-1/2, 1/2].
+_E = tuple(1.0 / math.factorial(k) for k in range(14))
+_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12, _E13 = _E
+
+
+@helper
+def exp_small(t):
+    """exp(t) for |t| <= 1/2 (float64), to ~1e-16 relative."""
+    r = _E13
+    r = r * t + _E12
+    r = r * t + _E11
+    r = r * t + _E10
+    r = r * t + _E9
+    r = r * t + _E8
+    r = r * t + _E7
+    r = r * t + _E6
+    r = r * t + _E5
+    r = r * t + _E4
+    r = r * t + _E3
+    r = r * t + _E2
+    r = r * t + _E1
+    return r * t + _E0
