@@ -43,19 +43,40 @@ def schedules(lrs):
 
 def cases(lrs):
     """Step mode with each device path (a closed form in the step; a window variable, which a
-    table and a precomputed function share); epoch mode with keras' f(epoch, lr) (an assign)."""
+    table and a precomputed function share; the plateau scale variable, here with the table);
+    epoch mode with keras' f(epoch, lr) (an assign)."""
     make = schedules(lrs)
     return [
         ("step", "closed-form", make["closed-form"]),
-        ("step", "table", make["table"]),
+        ("step", "table+plateau", make["table"]),
         ("epoch", "f(epoch, lr)", make["f(epoch, lr)"]),
     ]
 
 
-def fit(keras, lrs, model, schedule, update):
-    cb = lrs.LearningRateScheduler(schedule, update=update)
+# A scripted metric for the plateau, the same on every engine: no improvement after epoch 0, so
+# the scale is 1, 1, 0.5 over the three epochs (patience 0: a drop at the end of epoch 1).
+SCORES = [1.0, 1.0, 1.0]
+SCALES = [1.0, 1.0, 0.5]
+
+
+def scripted_score(keras):
+    class Score(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["score"] = SCORES[epoch]
+
+    return Score()
+
+
+def fit(keras, lrs, model, schedule, update, name=""):
+    plateau = None
+    callbacks = []
+    if "plateau" in name:
+        plateau = lrs.Plateau(monitor="score", factor=0.5, patience=0, mode="min")
+        callbacks.append(scripted_score(keras))  # before the scheduler: it reads the logs
+    cb = lrs.LearningRateScheduler(schedule, update=update, plateau=plateau)
     history = model.fit(
-        X, Y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=[cb]
+        X, Y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+        callbacks=[*callbacks, cb],
     )
     return {
         "weights": [np.asarray(w) for w in model.get_weights()],
@@ -79,8 +100,12 @@ def expected_applied(keras, lrs, update, name):
         for _ in range(N_STEPS):
             out.append(np.float32(out[-1] * 0.5))
         return np.float32(out[1:])
-    schedule = schedules(lrs)[name]()
-    return np.float32(keras.ops.convert_to_numpy(schedule(np.arange(N_STEPS))))
+    base, _, plateau = name.partition("+")
+    schedule = schedules(lrs)[base]()
+    values = np.float32(keras.ops.convert_to_numpy(schedule(np.arange(N_STEPS))))
+    if plateau:
+        values = values * np.repeat(np.float32(SCALES), steps_per_epoch)
+    return values
 
 
 def assert_same_run(got, want, what):
@@ -107,12 +132,12 @@ def jax_data_parallel():
     checked = []
     for update, name, make in cases(lrs):
         keras.distribution.set_distribution(None)
-        single = fit(keras, lrs, build(keras), make(), update)
+        single = fit(keras, lrs, build(keras), make(), update, name)
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         model = build(keras)
         kernel = model.layers[0].kernel.value
         assert len(kernel.sharding.device_set) == 2, kernel.sharding  # replicated on both
-        parallel = fit(keras, lrs, model, make(), update)
+        parallel = fit(keras, lrs, model, make(), update, name)
         np.testing.assert_allclose(
             single["applied"], expected_applied(keras, lrs, update, name), rtol=1e-6
         )
@@ -139,11 +164,11 @@ def tf_mirrored():
     assert strategy.num_replicas_in_sync == 2
     checked = []
     for update, name, make in cases(lrs):
-        single = fit(keras, lrs, build(keras), make(), update)
+        single = fit(keras, lrs, build(keras), make(), update, name)
         with strategy.scope():
             model = build(keras)
         assert model.distribute_strategy is strategy
-        parallel = fit(keras, lrs, model, make(), update)
+        parallel = fit(keras, lrs, model, make(), update, name)
         np.testing.assert_allclose(
             single["applied"], expected_applied(keras, lrs, update, name), rtol=1e-6
         )

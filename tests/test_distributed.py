@@ -58,7 +58,7 @@ def test_jax_data_parallel_on_two_devices_matches_one_device():
         "jax-data-parallel", "jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"
     )
     assert "2 devices" in summary
-    for case in ("step/closed-form", "step/table", "epoch/f(epoch, lr)"):
+    for case in ("step/closed-form", "step/table+plateau", "epoch/f(epoch, lr)"):
         assert case in summary
 
 
@@ -66,7 +66,7 @@ def test_jax_data_parallel_on_two_devices_matches_one_device():
 def test_tf_mirrored_strategy_on_two_cpus_matches_one_device():
     summary = run_worker("tf-mirrored", "tensorflow")
     assert "2 replicas" in summary
-    for case in ("step/closed-form", "step/table", "epoch/f(epoch, lr)"):
+    for case in ("step/closed-form", "step/table+plateau", "epoch/f(epoch, lr)"):
         assert case in summary
 
 
