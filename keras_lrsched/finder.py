@@ -54,7 +54,8 @@ class LRFinderResult:
     def plot(self, ax=None, skip_start=0, skip_end=0):
         """Smoothed (and raw, faint) loss against lr on a log axis, the suggestion marked.
 
-        Returns the matplotlib Axes.
+        The y axis spans the smoothed loss and the raw minimum (raw spikes above are cut off). `skip_start` and
+        `skip_end` leave out that many steps at either end. Returns the matplotlib Axes.
         """
         from .plot import pyplot
 
@@ -68,6 +69,13 @@ class LRFinderResult:
         if self.suggestion is not None:
             ax.axvline(self.suggestion, color="red", ls="--", lw=1,
                        label=f"steepest descent {self.suggestion:.2g}")
+        smoothed = self.smoothed_losses[skip_start:end]
+        finite = smoothed[np.isfinite(smoothed)]
+        raw = self.losses[skip_start:end]
+        raw = raw[np.isfinite(raw)]
+        if finite.size:
+            low, high = min(finite.min(), raw.min()), max(finite.max(), finite[0])
+            ax.set_ylim(low - 0.1 * (high - low), high + 0.25 * (high - low) + 1e-12)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")

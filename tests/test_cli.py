@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -109,15 +110,36 @@ def _env():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
 
 
-def test_python_dash_m(tmp_path):
-    out = tmp_path / "lr.npy"
+def test_python_dash_m_is_lazy_and_plots_with_agg_without_a_display(tmp_path):
+    # One fresh process checks three things: `python -m keras_lrsched` runs the CLI; importing
+    # keras_lrsched adds no matplotlib, scikit-learn or numba to what keras itself imports; and
+    # with no display, plotting picks the Agg backend.
+    code = textwrap.dedent(
+        """
+        import runpy, sys
+        import keras  # keras itself may import pyplot and sklearn when they are installed
+        before = set(sys.modules)
+        import keras_lrsched
+        added = set(sys.modules) - before
+        heavy = [m for m in added if m.split(".")[0] in ("matplotlib", "sklearn", "numba")]
+        assert not heavy and "numba" not in sys.modules, heavy
+        sys.argv = ["keras_lrsched", "plot", "one_cycle(max_lr=0.1, total_steps=100)", "-o", sys.argv[1]]
+        try:
+            runpy.run_module("keras_lrsched", run_name="__main__")
+        except SystemExit as exit_:
+            assert exit_.code == 0, exit_.code
+        import matplotlib
+        assert matplotlib.get_backend().lower() == "agg", matplotlib.get_backend()
+        """
+    )
+    env = {k: v for k, v in _env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    out = tmp_path / "lr.png"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_lrsched", "table", "one_cycle(max_lr=0.1, total_steps=100)",
-         "--steps", "100", "-o", str(out)],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert np.load(out).shape == (100,)
+    assert f"wrote {out}" in result.stdout
+    assert out.read_bytes()[:8] == PNG_MAGIC
 
 
 def test_console_script_error_has_no_traceback(tmp_path):

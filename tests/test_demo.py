@@ -26,7 +26,7 @@ def test_step_mode_default_one_cycle(tmp_path):
     np.testing.assert_allclose(
         callback.learning_rates,
         keras.ops.convert_to_numpy(expected(np.arange(2 * steps_per_epoch))),
-        rtol=1e-6,
+        rtol=2e-5, atol=1e-9,  # float32, near the one-cycle's final 8e-7
     )
     # One lr per epoch in History: the lr of the epoch's last update.
     np.testing.assert_allclose(
