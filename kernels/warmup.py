@@ -1,4 +1,8 @@
-"""Schedules with a built-in linear warmup: inverse square root and warmup-stable-decay."""
+"""Schedules with a built-in linear warmup: inverse square root and warmup-stable-decay.
+
+Each stage (warmup, stable, decay, end) is a contiguous range of the table, filled by its own
+branch-free loop, so that LLVM vectorizes each (a branch per step would keep them scalar).
+"""
 
 import math
 
@@ -10,31 +14,34 @@ DECAY_COSINE, DECAY_LINEAR, DECAY_SQRT = 0, 1, 2
 
 @kernel
 def fill_inverse_sqrt(out, start, peak, warmup_steps):
-    for i in prange(out.shape[0]):
-        s = start + i
-        if s < warmup_steps:
-            out[i] = peak * float(s) / warmup_steps
-        else:
-            out[i] = peak * math.sqrt(float(warmup_steps) / float(s))
+    n = out.shape[0]
+    n_warm = max(0, min(n, warmup_steps - start))
+    for i in prange(n_warm):
+        out[i] = peak * float(start + i) / warmup_steps
+    for i in prange(n_warm, n):
+        out[i] = peak * math.sqrt(float(warmup_steps) / float(start + i))
 
 
 @kernel
 def fill_warmup_stable_decay(out, start, peak, warmup_steps, stable_steps, decay_steps, end, decay):
+    n = out.shape[0]
     decay_start = warmup_steps + stable_steps
-    for i in prange(out.shape[0]):
-        s = start + i
-        if s < warmup_steps:
-            out[i] = peak * float(s) / warmup_steps
-        elif s < decay_start:
-            out[i] = peak
-        elif s < decay_start + decay_steps:
-            p = float(s - decay_start) / decay_steps
-            if decay == DECAY_COSINE:
-                shape = 0.5 * (1.0 + cos_pi(p))
-            elif decay == DECAY_LINEAR:
-                shape = 1.0 - p
-            else:
-                shape = 1.0 - math.sqrt(p)
-            out[i] = end + (peak - end) * shape
-        else:
-            out[i] = end
+    a = max(0, min(n, warmup_steps - start))
+    b = max(0, min(n, decay_start - start))
+    c = max(0, min(n, decay_start + decay_steps - start))
+    for i in prange(a):
+        out[i] = peak * float(start + i) / warmup_steps
+    out[a:b] = peak
+    if decay == DECAY_COSINE:
+        for i in prange(b, c):
+            p = float(start + i - decay_start) / decay_steps
+            out[i] = end + (peak - end) * (0.5 * (1.0 + cos_pi(p)))
+    elif decay == DECAY_LINEAR:
+        for i in prange(b, c):
+            p = float(start + i - decay_start) / decay_steps
+            out[i] = end + (peak - end) * (1.0 - p)
+    else:
+        for i in prange(b, c):
+            p = float(start + i - decay_start) / decay_steps
+            out[i] = end + (peak - end) * (1.0 - math.sqrt(p))
+    out[c:] = end
