@@ -1,4 +1,19 @@
-"""`LearningRateScheduler`: the one callback of keras_lrsched, per epoch or per step."""
+"""`LearningRateScheduler`: the one callback of keras_lrsched, per epoch or per step.
+
+How it hooks into Keras 3 (the public surface offers no way to compute the lr inside the step):
+
+* step mode, and epoch mode on an optimizer that owns a schedule, set an instance attribute
+  ``optimizer._get_current_learning_rate`` for the duration of fit. The ``learning_rate``
+  property, and every update, read through it; the optimizer's ``_learning_rate`` (its float
+  variable or its schedule), and so its config, stay untouched;
+* the variables it needs in the step come from ``optimizer.add_variable`` and leave through
+  ``optimizer._untrack_variable`` at the end of fit. While they exist, instance attributes
+  ``save_own_variables``/``load_own_variables`` save and load the optimizer's other variables
+  exactly as keras does, so files stay interchangeable with models that never saw the callback;
+* the state that must survive a restart is a ``KerasSaveable`` attribute of the optimizer,
+  attached in ``set_model`` (before any callback's ``on_train_begin``, so ``BackupAndRestore``
+  loads into it wherever it stands in the list).
+"""
 
 import math
 import warnings
@@ -44,76 +59,89 @@ class LearningRateScheduler(keras.callbacks.Callback):
         schedule: one of
             * a keras_lrsched schedule or any keras ``LearningRateSchedule``;
             * a function ``schedule(index, lr) -> new lr`` or ``schedule(index) -> lr``, as for
-              keras' own callback (``lr`` is the current learning rate, a Python float);
+              keras' own callback (``lr``: the current learning rate, a Python float);
             * a ``Table`` or a 1-D array of learning rates (the last value holds past the end).
-            The index is the 0-based epoch in epoch mode and the global step (the number of
-            optimizer updates already applied, ``optimizer.iterations``) in step mode.
-        verbose: 0 quiet, 1 prints keras' message ("Epoch 3: LearningRateScheduler setting
-            learning rate to 0.01.") once per epoch.
+            The index is the 0-based epoch in epoch mode, and in step mode the global step: the
+            number of optimizer updates already applied (``optimizer.iterations``; under
+            gradient accumulation, the update count).
+        verbose: 0 quiet, 1 prints keras' message once per epoch ("Epoch 3:
+            LearningRateScheduler setting learning rate to 0.01.").
         update: "epoch" (default) or "step".
-        plateau: an optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the
-            scale dropping when ``plateau.monitor`` stops improving (see ``Plateau``).
-        window: step mode with a table or a function: how many steps of the table live on the
-            device at a time. Default: the steps of one epoch, at most 65536 (256 KB).
+        plateau: an optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the scale
+            dropping when ``plateau.monitor`` stops improving, with the decisions of keras'
+            ``ReduceLROnPlateau`` (see ``Plateau``).
+        window: step mode with a table, an array or a function: how many steps of lr live on
+            the device at a time. Default: the steps of one epoch, at most 65536 (256 KB).
 
-    Epoch mode behaves as ``keras.callbacks.LearningRateScheduler``: at each epoch begin the lr
-    is set to the schedule's value, at each epoch end ``logs["learning_rate"]`` is the
-    optimizer's lr (``logs["learning_rate_<name>"]`` per optimizer when the optimizer has
-    ``.optimizers``, as keras does). Swap the import and History and weights stay the same.
+    **Epoch mode** is ``keras.callbacks.LearningRateScheduler``: at each epoch begin the lr is
+    set to the schedule's value for the epoch (a function gets ``(epoch, current lr)``, or
+    ``(epoch)``), and at each epoch end ``logs["learning_rate"]`` is the optimizer's lr; with
+    ``optimizer.optimizers`` (keras ``MultiOptimizer``) each optimizer is driven and logged as
+    ``logs["learning_rate_<name>"]``, as keras does. Swap the import and History, verbose output
+    and weights stay the same. Unlike keras' callback this one also drives an optimizer built
+    with a ``LearningRateSchedule`` (keras' raises TypeError: "not settable").
 
-    Step mode puts the lr computation inside the compiled train step, so under JAX (whose
-    trainer keeps the variables in a local state during an epoch), TensorFlow and Torch the lr
-    of update ``k`` is ``schedule(k)``, with no per-batch host work. For the duration of ``fit``
-    each optimizer's learning rate reads, inside the step:
+    **Step mode** computes the lr inside the compiled train step, so it is applied at every
+    update on every backend with no per-batch host work. JAX's trainer keeps the variables in a
+    local state during an epoch (an lr assigned from a batch hook is lost there), TensorFlow
+    traces the step into a graph, Torch runs it eagerly; in all three, for the duration of
+    ``fit``, each optimizer's learning rate becomes, inside the step:
 
-    * a closed-form schedule (any ``LearningRateSchedule`` but a ``Table``), called with
+    * a closed-form schedule (any ``LearningRateSchedule`` but a ``Table``) called with
       ``optimizer.iterations``, exactly as if the optimizer owned it; or
-    * for a ``Table``, an array or a function: a lookup into a *window*, a non-trainable
-      variable holding the lr of the next ``window`` steps. The window is written at each epoch
-      begin (and, for epochs longer than the window, refreshed from a batch hook, one state
-      sync per ``window`` steps under JAX), so device memory does not grow with the run. The
-      table is never a constant of the graph. A function is precomputed on the host with
-      ``precompute`` for the steps of the run (``epochs * steps`` from fit's params); when
-      fit does not know its steps per epoch, it is computed a window ahead as the run goes;
-    * times the plateau scale (a variable) when there is a ``plateau``.
+    * for a ``Table``, an array or a function, ``window[clip(iterations - window_start)]``: a
+      lookup into a float32 variable holding the lr of the next ``window`` steps, written at
+      each epoch begin (and, for epochs longer than the window or of unknown length, again from
+      a batch hook when the step nears its end: one state sync per ``window`` steps under
+      JAX). The table is never a constant of the graph and device memory does not grow with
+      the run: a 1e9-step run keeps 256 KB on the device;
+    * times the plateau scale, a float32 variable, when there is a ``plateau``.
 
-    The window, the scale and the step the window starts at are variables tracked by the
-    optimizer during ``fit`` (the JAX trainer only sees variables in its state), and kept out of
-    what the optimizer saves. The train function is rebuilt once when ``fit`` begins and once
-    after it ends, so each ``fit`` compiles the step once; nothing is retraced between epochs.
+    A function is computed on the host for every step of the run (``epochs * steps`` from fit's
+    params; a Numba-compiled ``precompute`` past 16384 steps, a plain loop below that, where
+    compiling costs more than it saves). When fit does not know its steps per epoch (a
+    generator), a function is computed, and checked, a window ahead as the run goes.
 
-    Saving: during ``fit`` the optimizer's config is left alone, so a ``.keras`` file written
-    mid-fit (``ModelCheckpoint``) holds the optimizer's own float lr (kept equal to the last lr
-    applied) or its own schedule: it is small, holds no table, and loads without
-    ``custom_objects`` (with no keras_lrsched import when the optimizer had a float lr). Its
-    weights hold the optimizer's usual variables, nothing run-length. The callback's own state
-    (plateau scale, best, wait and cooldown; the last lr a recurrence returned) is saved in a
-    small extra group next to the optimizer's variables; keras loaders that don't know it skip
-    it, and ``BackupAndRestore`` restores it (put ``BackupAndRestore`` after this callback in
-    the list, so that the epoch-end backup includes the plateau step of that epoch).
+    The window, its start step and the scale are variables of the optimizer during ``fit``
+    (the JAX trainer passes only those into the step) and are kept out of what it saves. The
+    train function is rebuilt when ``fit`` begins and again after it ends: each fit compiles
+    the step once, and nothing is retraced when the window or the scale changes.
 
-    After ``fit`` the optimizer is as it was, with its own schedule if it had one; an optimizer
-    with a float lr keeps a settable float lr equal to the last lr applied. If ``fit`` raised,
-    call ``restore()``; the next ``fit`` with this callback does it too.
+    **Saving.** The optimizer's config is never touched: a ``.keras`` file written during
+    ``fit`` (``ModelCheckpoint``) holds the optimizer's own float lr, kept equal to the last lr
+    applied, or its own schedule. It holds no table, its weights hold the optimizer's usual
+    variables and nothing run-length, and it loads without ``custom_objects`` (and without
+    keras_lrsched when the optimizer had a float lr). The callback's state (plateau scale,
+    best, wait and cooldown; the last value a recurrence returned) is a small extra group next
+    to the optimizer's variables: keras loaders that do not know it skip it, and
+    ``BackupAndRestore`` restores it. Put ``BackupAndRestore`` after this callback in the list
+    when there is a plateau, so that its epoch-end backup holds that epoch's plateau step.
 
-    Resume: everything is derived from ``optimizer.iterations`` (step mode) or the epoch index
-    (epoch mode), so ``fit(initial_epoch=...)`` on the same model, or ``BackupAndRestore``,
-    continues the uninterrupted trajectory. A recurrence ``f(index, lr)`` continues from the
-    optimizer's current lr, as keras' callback does.
+    **After fit** the optimizer is as it was: with its own schedule if it had one, or with a
+    settable float lr equal to the last lr applied. If ``fit`` raised, call ``restore()`` (the
+    next ``fit`` with this callback does it too). Use one LearningRateScheduler per fit.
 
-    Mixed precision: a ``LossScaleOptimizer`` is driven through its inner optimizer. With
-    ``optimizer.optimizers`` (keras ``MultiOptimizer``) each optimizer is driven and logged.
+    **Resume.** Everything derives from ``optimizer.iterations`` (step mode) or the epoch index
+    (epoch mode), so ``fit(initial_epoch=...)`` on the same model and ``BackupAndRestore`` into a
+    new one continue the uninterrupted trajectory. A recurrence ``f(index, lr)`` continues from
+    the optimizer's current lr, as with keras' callback. The plateau state starts afresh when
+    ``fit`` begins at ``optimizer.iterations == 0``, and carries on otherwise.
 
-    ``learning_rates`` holds the lr applied at each update of the latest ``fit`` (the first
-    optimizer's, in both modes), computed on the host from the schedule, with no device read
-    per step. ``history.history["learning_rate"]`` holds one value per epoch: in step mode, the
-    lr of the epoch's last update. Under gradient accumulation the step is the update count.
+    **Mixed precision.** A ``LossScaleOptimizer`` (``mixed_float16``) is driven through its
+    inner optimizer; updates it skips for overflowing gradients do not advance the step.
 
-    A schedule value that is NaN, infinite, negative, not a number or not a scalar, a schedule
-    that raises, or a function with the wrong arity raises ``ValueError``/``TypeError`` naming
-    the epoch or step and the value, before the lr is applied: in step mode every precomputed
-    value is checked before training starts. The optimizer is restored and the weights are left
-    as they were.
+    **Read-outs.** ``learning_rates``: the lr applied at each update of the latest ``fit`` (of
+    the first optimizer), worked out on the host from the schedule when read, with no device
+    read per step; for keras_lrsched schedules from their Numba kernels (float64 rounded to
+    float32, within an ulp of the float32 step). ``history.history["learning_rate"]``: one value
+    per epoch, in step mode the lr of the epoch's last update. ``scale``: the plateau scale.
+
+    **Errors.** A value that is NaN, infinite, negative, beyond float32, not a number or not a
+    scalar, a schedule that raises, and a function with the wrong arity raise ``ValueError`` or
+    ``TypeError`` naming the epoch or step and the value, before that lr is applied; in step
+    mode every value of the run is checked before training starts (when the run's length is
+    known). The optimizer is restored and the weights are as they were. An unknown ``update``
+    or a model without an optimizer get a clear error too.
 
     >>> import numpy as np, keras, keras_lrsched as lrs
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -315,6 +343,7 @@ class _ScheduleSource:
         self.schedule = schedule
         self.in_graph = schedule
         self.vectorized = True
+        self.checked = (0, 0)  # the steps check_run covered
 
     def epoch_value(self, epoch, current_lr):
         where = f"epoch {epoch}"
@@ -536,6 +565,10 @@ class _State(_Saveable):
     def _obj_type(self):
         return "Loss"  # a type keras' saver knows how to walk; this object has no children
 
+    def __reduce__(self):
+        # KerasSaveable pickles through a .keras file, which only a model can be.
+        return (_restore_state, (self.plateau, self.last_lrs))
+
     def save_own_variables(self, store):
         p = self.plateau
         if p is None:
@@ -569,6 +602,12 @@ class _State(_Saveable):
         if "last_lrs" in keys:
             lrs = np.asarray(store["last_lrs"], dtype=np.float64).reshape(-1)
             self.last_lrs = {i: float(v) for i, v in enumerate(lrs) if not math.isnan(v)}
+
+
+def _restore_state(plateau, last_lrs):
+    state = _State()
+    state.plateau, state.last_lrs = plateau, dict(last_lrs)
+    return state
 
 
 def _attach_state(optimizer):
@@ -720,6 +759,11 @@ class _Run:
             self.model.make_train_function(force=True)
 
     def uninstall(self, set_last):
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:
+            # A fit that fails mid-epoch writes the JAX state back after this, matching it to
+            # optimizer.variables by position: write it back now, with our variables still in.
+            sync()
         for opt in self.saver_overrides:
             for name in ("save_own_variables", "load_own_variables"):
                 if name in vars(opt):
@@ -760,9 +804,10 @@ class _Run:
         count = None
         if self.epochs is not None and self.steps:
             count = max(int(self.epochs) - epoch, 0) * int(self.steps)
+        source = self.cb._source
         for i, g in enumerate(self.groups):
-            k = g.iterations()
-            g.stepper = self.cb._source.stepper(k, count, self._current_lr(i, g))
+            lr_prev = self._current_lr(i, g) if isinstance(source, _FunctionSource) else None
+            g.stepper = source.stepper(g.iterations(), count, lr_prev)
 
     def _current_lr(self, i, g):
         """The ``lr`` handed to a recurrence: the optimizer's, or the recurrence's last value."""

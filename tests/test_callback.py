@@ -157,6 +157,19 @@ def test_unknown_steps_per_epoch():
         np.testing.assert_allclose(cb.learning_rates, _closed_table(n), rtol=1e-6)
 
 
+def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
+    # The train step is rebuilt after fit, so a plain fit applies the optimizer's own float lr,
+    # which holds the last lr applied. A Table holds its last value: the ground truth owns the
+    # first 8 values of the schedule, for all 12 steps.
+    schedule = lrs.Cosine(0.2, 10, end=0.01)
+    m = model()
+    fit(m, [lrs.LearningRateScheduler(schedule, update="step")], epochs=EPOCHS)
+    fit(m, epochs=EPOCHS + 1, initial_epoch=EPOCHS)
+    truth_model = model(opt=optimizer(lrs.Table(host_values(schedule, N_STEPS))))
+    fit(truth_model, epochs=EPOCHS + 1)
+    assert_same_weights(m, truth_model)
+
+
 def test_long_runs_precompute_functions_with_numba(monkeypatch):
     # Past 2**14 steps a function is precomputed with lrs.precompute (Numba); shorter tables are
     # a plain Python loop. Force the Numba path on this short run: same weights, same values.
