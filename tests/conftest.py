@@ -38,11 +38,21 @@ def backend_name():
 
 
 def to_numpy(schedule, steps):
-    """`schedule(steps)` through keras.ops (the closed-form path), as a float64 NumPy array."""
+    """`schedule(steps)` through keras.ops (the closed-form path), as a float64 NumPy array.
+
+    A vector of steps is padded (with its last step) to a power-of-two length of at least 64 and
+    the result sliced back: JAX compiles every op once per input shape, and a few shapes keep the
+    suite fast under JAX.
+    """
     import keras
 
-    value = schedule(np.asarray(steps))
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+    steps = np.asarray(steps)
+    n = steps.shape[0] if steps.ndim == 1 else 0
+    if n:
+        size = max(64, 1 << (n - 1).bit_length())
+        steps = np.concatenate([steps, np.repeat(steps[-1:], size - n)])
+    values = np.asarray(keras.ops.convert_to_numpy(schedule(steps)), dtype=np.float64)
+    return values[:n] if n else values
 
 
 def assert_lr_close(actual, expected, peak=None, rtol=RTOL, atol_of_peak=ATOL_OF_PEAK, what=""):

@@ -37,22 +37,11 @@ def probes(boundaries, extra=()):
     return sorted(steps)
 
 
-def call_padded(schedule, steps):
-    """`schedule(steps)` on a vector padded to a power-of-two length (at least 64).
-
-    JAX compiles each op once per input shape; a handful of shapes keeps this module fast.
-    """
-    size = max(64, 1 << (len(steps) - 1).bit_length())
-    padded = np.full(size, steps[-1], dtype=np.int64)
-    padded[: len(steps)] = steps
-    return to_numpy(schedule, padded)[: len(steps)]
-
-
 def check(schedule, boundaries, reference, extra=(), peak=1.0):
     """Both paths at every probe step against `reference(step) -> float`."""
     steps = probes(boundaries, extra)
     expected = np.array([reference(s) for s in steps])
-    by_call = call_padded(schedule, steps)
+    by_call = to_numpy(schedule, steps)
     assert_lr_close(by_call, expected, peak=peak, atol_of_peak=ATOL_OF_PEAK, what="__call__")
     by_table = np.concatenate([schedule.table(1, start=s) for s in steps])
     assert_lr_close(by_table, expected, peak=peak, atol_of_peak=ATOL_OF_PEAK, what="table")
@@ -128,7 +117,7 @@ def test_sgdr_restart_at_a_real_valued_start_goes_to_its_ceiling():
     reference = SGDR(1.0, 1001, 1.5, 1.0, 0.0)
     assert float(reference.starts[29]) == pytest.approx(255921745.05615, abs=1e-4)
     schedule = lrs.CosineRestarts(1.0, 1001, t_mul=1.5)
-    got = call_padded(schedule, [255921745, 255921746])
+    got = to_numpy(schedule, [255921745, 255921746])
     table = schedule.table(2, start=255921745)
     for values in (got, table):
         assert values[0] < 1e-6
@@ -317,7 +306,7 @@ def test_step_counts_beyond_int32(index):
     else:
         steps = [0, 5, 2**31 - 1, 2**31, HORIZON - 1, HORIZON, HORIZON + 1, 2 * HORIZON + 7]
     expected = np.concatenate([schedule.table(1, start=s) for s in steps])
-    assert_lr_close(call_padded(schedule, steps), expected)
+    assert_lr_close(to_numpy(schedule, steps), expected)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 * importing keras_lrsched neither imports Numba nor compiles anything.
 """
 
+import math
 import os
 import subprocess
 import sys
@@ -89,27 +90,45 @@ def test_precompute_keras_own_schedule():
     assert out[9] == pytest.approx(0.3) and out[10] == pytest.approx(0.15)
 
 
+def keras_cosine_with_warmup(s):
+    """keras' CosineDecay(0.0, 30, warmup_target=0.1, warmup_steps=10), written out."""
+    if s < 10:
+        return 0.1 * s / 10
+    return 0.1 * 0.5 * (1.0 + math.cos(math.pi * min(s - 10, 30) / 30))
+
+
+def keras_piecewise_constant(s):
+    """keras' PiecewiseConstantDecay([10, 20], [0.3, 0.2, 0.1]): intervals (b_i, b_i+1]."""
+    return 0.3 if s <= 10 else 0.2 if s <= 20 else 0.1
+
+
 @pytest.mark.parametrize(
-    "theirs",
+    "theirs, formula",
     [
-        lambda: keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=30, warmup_target=0.1, warmup_steps=10
+        (
+            lambda: keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=30, warmup_target=0.1, warmup_steps=10
+            ),
+            keras_cosine_with_warmup,
         ),
-        lambda: keras.optimizers.schedules.PiecewiseConstantDecay([10, 20], [0.3, 0.2, 0.1]),
+        (
+            lambda: keras.optimizers.schedules.PiecewiseConstantDecay([10, 20], [0.3, 0.2, 0.1]),
+            keras_piecewise_constant,
+        ),
     ],
     ids=["CosineDecay-warmup", "PiecewiseConstantDecay"],
 )
-def test_precompute_and_composites_of_keras_schedules_that_refuse_vectors(theirs):
+def test_precompute_and_composites_of_keras_schedules_that_refuse_vectors(theirs, formula):
     # keras' CosineDecay with a warmup (ops.cond) takes only a scalar step, and so does
-    # PiecewiseConstantDecay under torch: tables then evaluate them one step at a time.
+    # PiecewiseConstantDecay under torch: tables then evaluate them step by step.
     theirs = theirs()
-    expected = np.array([keras.ops.convert_to_numpy(theirs(k)) for k in range(45)])
+    expected = np.array([formula(k) for k in range(45)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         out = lrs.precompute(theirs, 45)
         joined = lrs.Join([lrs.Constant(0.5), theirs], boundaries=[5]).table(50)
-    np.testing.assert_allclose(out, expected, rtol=1e-6)
-    np.testing.assert_allclose(joined, np.concatenate([[0.5] * 5, expected]), rtol=1e-6)
+    assert_lr_close(out, expected)
+    assert_lr_close(joined, np.concatenate([[0.5] * 5, expected]))
 
 
 def step_function(step):
@@ -271,6 +290,9 @@ def test_table_load_refuses_a_bad_file(tmp_path):
 # Import cost
 
 
+@pytest.mark.skipif(
+    backend_name() != "jax", reason="a fresh interpreter with keras costs seconds: run once"
+)
 def test_import_neither_imports_numba_nor_compiles():
     code = textwrap.dedent(
         """

@@ -61,14 +61,25 @@ def _evaluate(schedule, steps):
     except Exception:  # noqa: BLE001 - whatever the backend raises for a vector in ops.cond
         pass
     warnings.warn(
-        f"{type(schedule).__name__} does not take a vector of steps; evaluating it one step at "
-        "a time, which is slow for long tables.",
+        f"{type(schedule).__name__} does not take a vector of steps; evaluating it step by "
+        "step, which is slow for long tables.",
         RuntimeWarning,
         stacklevel=4,
     )
     unique, where = np.unique(steps, return_inverse=True)  # the padding repeats the last step
-    values = [keras.ops.convert_to_numpy(schedule(int(k))) for k in unique]
-    return np.asarray(values, np.float64)[where]
+    return _step_by_step(schedule, unique)[where]
+
+
+def _step_by_step(schedule, steps):
+    if keras.backend.backend() == "jax":
+        import jax
+
+        try:  # vmap turns ops.cond into a select: one compiled call for all the steps
+            return np.asarray(jax.jit(jax.vmap(schedule))(steps), np.float64)
+        except Exception:  # noqa: BLE001 - fall back to the plain loop below
+            pass
+    values = [keras.ops.convert_to_numpy(schedule(int(k))) for k in steps]
+    return np.asarray(values, np.float64)
 
 
 def first_value(schedule, dtype=np.float64):
