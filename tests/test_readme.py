@@ -40,8 +40,11 @@ def blocks(text=None):
 
 
 def tour_text():
+    """The tour: from its heading to the next section."""
     text = README.read_text()
-    return text[text.index("## A tour"):]
+    start = text.index("## A tour")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
 
 
 def python_blocks_with_output():
