@@ -47,6 +47,8 @@ _STATE_ATTR = "_keras_lrsched_state"
 _INSTALL_ATTR = "_keras_lrsched_install"
 _EXPLAIN_LIMIT = 1_000_000
 _CHECK_CHUNK = 1 << 20
+_CHECK_AHEAD_MAX = 1 << 24  # a closed form is checked this far ahead before training
+_PRECOMPUTE_MAX = 1 << 26  # a function's host table for the whole run: at most 256 MB
 _PYTHON_LOOP_MAX = 1 << 14  # below this a Python loop beats Numba's compile time
 
 
@@ -100,7 +102,8 @@ class LearningRateScheduler(keras.callbacks.Callback):
     A function is computed on the host for every step of the run (``epochs * steps`` from fit's
     params; a Numba-compiled ``precompute`` past 16384 steps, a plain loop below that, where
     compiling costs more than it saves). When fit does not know its steps per epoch (a
-    generator), a function is computed, and checked, a window ahead as the run goes.
+    generator), or the run is longer than 2**26 steps (256 MB of float32 on the host), it is
+    computed, and checked, a window ahead as the run goes instead.
 
     The window, its start step and the scale are variables of the optimizer during ``fit``
     (the JAX trainer passes only those into the step) and are kept out of what it saves. The
@@ -140,7 +143,8 @@ class LearningRateScheduler(keras.callbacks.Callback):
     scalar, a schedule that raises, and a function with the wrong arity raise ``ValueError`` or
     ``TypeError`` naming the epoch or step and the value, before that lr is applied; in step
     mode every value of the run is checked before training starts (when the run's length is
-    known). The optimizer is restored and the weights are as they were. An unknown ``update``
+    known; a closed form, its first 2**24 steps, then each epoch's before the epoch). The
+    optimizer is restored and the weights are as they were. An unknown ``update``
     or a model without an optimizer get a clear error too.
 
     >>> import numpy as np, keras, keras_lrsched as lrs
@@ -352,7 +356,7 @@ class _ScheduleSource:
     def stepper(self, start, count, lr_prev):
         self.checked = (0, 0)
         if count:
-            self.check_run(start, count)
+            self.check_run(start, min(count, _CHECK_AHEAD_MAX))
         return self
 
     def check_run(self, start, count):
@@ -475,6 +479,8 @@ class _FunctionSource:
                 arity = 2
             except TypeError:
                 arity = 1
+        if count is not None and count > _PRECOMPUTE_MAX:
+            count = None  # computed, and checked, a window ahead instead
         return _FunctionSteps(self.fn, arity, start, count, lr_prev)
 
 

@@ -170,6 +170,26 @@ def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
     assert_same_weights(m, truth_model)
 
 
+@pytest.mark.parametrize("schedule", [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed], ids=["table", "f(step)"])
+def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
+    # fit's params announce 250M epochs of 4 steps: the device holds one epoch's window, and a
+    # function is not precomputed for the whole run (4 GB) but a window ahead.
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen["sizes"] = [int(np.prod(v.shape)) for v in self.model.optimizer.variables]
+            self.model.stop_training = True
+
+    m = model()
+    cb = lrs.LearningRateScheduler(schedule, update="step")
+    fit(m, [cb, Probe()], epochs=250_000_000)
+    weights_and_slots = sum(int(np.prod(w.shape)) for w in m.trainable_weights)
+    assert sum(seen["sizes"]) <= 2 + weights_and_slots + STEPS_PER_EPOCH + 1
+    expected = schedule.values[:4] if isinstance(schedule, lrs.Table) else _closed_table(4)
+    np.testing.assert_allclose(cb.learning_rates, expected, rtol=1e-6)
+
+
 def test_long_runs_precompute_functions_with_numba(monkeypatch):
     # Past 2**14 steps a function is precomputed with lrs.precompute (Numba); shorter tables are
     # a plain Python loop. Force the Numba path on this short run: same weights, same values.
@@ -254,6 +274,25 @@ def test_multi_optimizer_each_optimizer_driven_and_logged():
     fit(truth_model, epochs=EPOCHS)
     assert_same_weights(m, truth_model)
     assert sorted(history.history) == sorted(keras_history.history)
+
+
+def test_gradient_accumulation_counts_updates():
+    # With gradient_accumulation_steps=2 the step is the number of updates applied (keras'
+    # optimizer.iterations): the ground truth owns schedule(micro_step // 2).
+    class PerUpdate(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return lrs.Table(TABLE)(keras.ops.floor_divide(step, 2))
+
+    def accumulating(lr):
+        return keras.optimizers.SGD(lr, momentum=0.9, gradient_accumulation_steps=2)
+
+    m = model(opt=accumulating(0.1))
+    cb = lrs.LearningRateScheduler(lrs.Table(TABLE), update="step")
+    fit(m, [cb], epochs=EPOCHS)
+    truth_model = model(opt=accumulating(PerUpdate()))
+    fit(truth_model, epochs=EPOCHS)
+    assert_same_weights(m, truth_model)
+    np.testing.assert_array_equal(cb.learning_rates, np.float32(TABLE[: N_STEPS // 2]))
 
 
 @pytest.fixture
