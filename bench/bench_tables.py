@@ -78,6 +78,46 @@ def our_schedule(family, n):
     raise ValueError(family)
 
 
+def other_schedules(n):
+    """Every other kernel path, at typical parameters (ours only: speed against the floor)."""
+    import keras_lrsched as lrs
+
+    return {
+        "Cosine": lrs.Cosine(1.0, n),
+        "CosineRestarts t_mul=1": lrs.CosineRestarts(1.0, 1000, 1.0, 0.9),
+        "Cyclic triangular2": lrs.Cyclic(0.1, 1.0, 2000, mode="triangular2"),
+        "Cyclic exp_range": lrs.Cyclic(0.1, 1.0, 2000, mode="exp_range", gamma=0.99994),
+        "OneCycle three_phase linear": lrs.OneCycle(1.0, n, three_phase=True, anneal="linear"),
+        "Linear": lrs.Linear(1.0, 0.0, n),
+        "Polynomial power=2": lrs.Polynomial(1.0, 0.0, n, power=2.0),
+        "ExponentialDecay": lrs.ExponentialDecay(1.0, 0.5, max(1, n // 10)),
+        "StepDecay": lrs.StepDecay(1.0, 0.5, max(1, n // 10)),
+        "MultiStepDecay": lrs.MultiStepDecay(1.0, [n // 4, n // 2, 3 * n // 4], 0.1),
+        "Piecewise": lrs.Piecewise([n // 4, n // 2], [1.0, 0.5, 0.25]),
+        "TimeDecay": lrs.TimeDecay(1.0, 1.0, max(1, n // 10)),
+        "InverseSqrt": lrs.InverseSqrt(1.0, 1000),
+        "WarmupStableDecay cosine": lrs.WarmupStableDecay(1.0, n // 10, n // 2, n - n // 10 - n // 2),
+        "Table (lookup)": lrs.Table(np.linspace(1.0, 0.0, 1000)),
+    }
+
+
+def bench_others(n, repeats):
+    """ours / floor for every other schedule, interleaved with the floor."""
+    scheds = other_schedules(n)
+    for s in scheds.values():
+        s.table(min(n, 1000))
+    times = {"floor": []} | {k: [] for k in scheds}
+    for _ in range(repeats):
+        for k in times:
+            fn = (lambda: np.empty(n, np.float32).fill(1.0)) if k == "floor" else scheds[k].table
+            t0 = time.perf_counter()
+            fn() if k == "floor" else fn(n)
+            times[k].append(time.perf_counter() - t0)
+    floor = np.asarray(times.pop("floor"))
+    return {k: {"ns": float(np.median(t)) / n * 1e9, "x_floor": float(np.median(np.asarray(t) / floor))}
+            for k, t in times.items()} | {"floor": {"ns": float(np.median(floor)) / n * 1e9, "x_floor": 1.0}}
+
+
 # --------------------------------------------------------------------------------------------
 # NumPy closed forms in float64, written here from the formulas (not from keras_lrsched), so they
 # double as the accuracy reference. Segments come from integer arithmetic on int64 steps.
@@ -371,7 +411,7 @@ def accuracy(family, n, table):
     return {"max_err": float(err.max()), "bad_steps": int(np.count_nonzero(err > TOL))}
 
 
-def bench_size(n, repeats, python_n):
+def bench_size(n, repeats, python_n, ours_only=False):
     """Time the in-process ways at size n; returns {family: {way: median_s}}, accuracy."""
     import jax
     import jax.numpy as jnp
@@ -407,6 +447,8 @@ def bench_size(n, repeats, python_n):
         )
         acc[f] = accuracy(f, n, scheds[f].table(n))
 
+    if ours_only:
+        return out, acc
     for f in FAMILIES:
         t0 = time.perf_counter()
         numpy_table(f, n).astype(np.float32)
@@ -493,6 +535,15 @@ def report(res, info, sizes, python_n, torch_steps):
         acc = res["accuracy"][str(n)]
         add(f"| {n:.0e} | " + " | ".join(
             f"{acc[f]['max_err']:.2e} ({acc[f]['bad_steps']} bad)" for f in FAMILIES) + " |")
+    if res.get("others"):
+        o = res["others"]
+        add("")
+        add(f"The other kernels, ours only, N = {o['n']:.0e} (ns per step; x floor as above):")
+        add("")
+        add("| schedule | ns per step | x floor |")
+        add("|---|---|---|")
+        for k, r in o["results"].items():
+            add(f"| {k} | {r['ns']:.3g} | {r['x_floor']:.2f} |")
     add("")
     add(f"Load average after the run: {res['load_after']:.2f} (other work on the machine skews "
         "single runs; medians of repeats and the same-run ratios are the numbers to read).")
@@ -545,6 +596,9 @@ def main():
     ap.add_argument("--torch-steps", type=int, default=20_000)
     ap.add_argument("--backends", nargs="*", default=list(KERAS_BACKENDS),
                     help="keras backends to run the closed form under (subprocess each)")
+    ap.add_argument("--no-others", action="store_true", help="skip the other schedules' kernels")
+    ap.add_argument("--ours-only", action="store_true",
+                    help="only ours and the floor (no NumPy, optax, keras, torch, Python loop)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -563,16 +617,24 @@ def main():
     t_start = time.perf_counter()
     for n in sizes:
         print(f"N = {n:.0e}: in-process ways ...", file=sys.stderr, flush=True)
-        res["sizes"][str(n)], res["accuracy"][str(n)] = bench_size(n, args.repeats, args.python_steps)
+        res["sizes"][str(n)], res["accuracy"][str(n)] = bench_size(
+            n, args.repeats, args.python_steps, args.ours_only
+        )
     info["threading_layer"] = _threading_layer()
+    if not args.no_others:
+        print(f"other schedules at N = {sizes[-1]:.0e} ...", file=sys.stderr, flush=True)
+        res["others"] = {"n": sizes[-1], "results": bench_others(sizes[-1], args.repeats)}
+    if args.ours_only:
+        args.backends = []
     for backend in args.backends:
         print(f"keras.ops under {backend} (subprocess) ...", file=sys.stderr, flush=True)
         r = call_worker(f"keras:{backend}", sizes, args.repeats, args.torch_steps)
         for key, val in (r or {}).items():
             f, n = key.split(":")
             res["sizes"][n][f][f"keras:{backend}"] = val["median_s"]
-    print("torch schedulers (subprocess) ...", file=sys.stderr, flush=True)
-    res["torch_sched"] = call_worker("torch_sched", sizes, args.repeats, args.torch_steps)
+    if not args.ours_only:
+        print("torch schedulers (subprocess) ...", file=sys.stderr, flush=True)
+        res["torch_sched"] = call_worker("torch_sched", sizes, args.repeats, args.torch_steps)
     res["load_after"] = os.getloadavg()[0]
     res["wall_s"] = time.perf_counter() - t_start
 

@@ -4,9 +4,25 @@ import functools
 
 import numba
 
-# parallel: prange splits the steps over all cores. cache: compiled machine code is kept next to
-# the module (or in NUMBA_CACHE_DIR) so a new process starts in milliseconds instead of ~1 s.
-# fastmath stays off for now: tables must match the float64 formula to float32 precision.
+# parallel: prange splits the steps over all cores (for tables of PARALLEL_MIN steps or more).
+#
+# cache: compiled machine code is kept next to the module (or in NUMBA_CACHE_DIR). It works with
+# parallel=True in Numba 0.68.1 (bench/bench_startup.py, 2 cores): a kernel compiles in ~0.6-3 s
+# cold and loads in 3-18 ms from the cache, after a one-time ~0.3 s for the first function a process
+# loads. So it stays on. Numba checks only the kernel's own file for staleness, not kernels/_math.py
+# whose helpers are inlined into it: after editing _math.py, delete kernels/__pycache__/*.nb[ic]
+# (or NUMBA_CACHE_DIR), or cached kernels keep the old helpers.
+#
+# fastmath: off. The hot loops vectorize without it (LLVM needs no reassociation for a map), and
+# at 2 threads on an idle machine they are bound by memory, not arithmetic. 'contract' (FMA) was
+# measured 25% faster only when the cores were oversubscribed (load 8 on 2 cores: 3.3 -> 2.5 ns
+# per step at 1e8), and costs bitwise reproducibility: float64 tables would differ in the last bit
+# between CPUs with and without FMA, between the vector body and the scalar remainder of a loop
+# (so table(n, start=k) could differ from table(n + k)[k:]), and from NUMBA_DISABLE_JIT runs. 'afn'
+# has nothing to act on (no libm calls left in the hot loops but Polynomial's pow for powers other
+# than 1: see _math.py; there is no SVML to swap in). 'arcp' would turn the
+# divisions into reciprocal products, which breaks exact ends (k / k == 1.0: the cosine reaching
+# `end` exactly, the cycle reaching `high`); 'reassoc', 'nnan', 'ninf', 'nsz' buy nothing here.
 KERNEL_OPTIONS = {"parallel": True, "cache": True, "nogil": True, "fastmath": False}
 HELPER_OPTIONS = {"cache": True, "nogil": True, "inline": "always", "fastmath": False}
 

@@ -4,6 +4,9 @@ Why not ``math.cos``: Numba compiles it to a call into libm (this Numba has no S
 the loop body keeps LLVM from vectorizing the loop, so a cosine table ran at ~9 ns per step instead
 of the ~1 ns that writing the memory costs. The polynomial below is plain multiply-adds, which LLVM
 vectorizes.
+
+Numba's disk cache does not notice edits to this file (see ``_config``): clear the kernels' cache
+after changing anything here.
 """
 
 import math
