@@ -190,7 +190,8 @@ def torch_wrapped():
         inputs = keras.Input((3,))
         outputs = keras.layers.TorchModuleWrapper(module, output_shape=(None, 1))(inputs)
         model = keras.Model(inputs, outputs)
-        model.compile(keras.optimizers.SGD(lr if opt_lr is None else opt_lr, momentum=0.9), loss="mse")
+        rate = lr if opt_lr is None else opt_lr
+        model.compile(keras.optimizers.SGD(rate, momentum=0.9), loss="mse")
         return model, module
 
     checked = []

@@ -3,10 +3,11 @@ TensorBoard, EarlyStopping, ModelCheckpoint and BackupAndRestore; per epoch and 
 float32, and in step mode under mixed_float16 (LossScaleOptimizer), which runs on CPU under all
 three backends (so mixed_bfloat16 is not needed as a stand-in).
 
-* The lr shows up in the CSV (the logs' value: the epoch's lr, or in step mode the lr of the epoch's
-  last update) and in TensorBoard's scalars. TensorBoard writes what the optimizer reports at epoch
-  end: in epoch mode the epoch's lr; in step mode the lr of the *next* update, computed from
-  ``optimizer.iterations``, which is what Keras writes for an optimizer that owns a schedule.
+* The lr shows up in the CSV (the logs' value: the epoch's lr, or in step mode the lr of the
+  epoch's last update) and in TensorBoard's scalars. TensorBoard writes what the optimizer
+  reports at epoch end: in epoch mode the epoch's lr; in step mode the lr of the *next* update,
+  computed from ``optimizer.iterations``, which is what Keras writes for an optimizer that owns
+  a schedule.
 * EarlyStopping stops the run and the optimizer is given back as it was.
 * A checkpoint written mid-fit loads with plain Keras and holds the lr of its epoch.
 * A run interrupted at an epoch begin and resumed by BackupAndRestore into a fresh model writes
