@@ -73,3 +73,19 @@ def exp_small(t):
     r = r * t + _E2
     r = r * t + _E1
     return r * t + _E0
+
+
+@helper
+def log1m_small(v):
+    """log(1 - v) for 0 <= v <= 1/64 (float64), to ~1e-19: the series -(v + v^2/2 + ... + v^10/10)."""
+    r = 0.1
+    r = r * v + 1.0 / 9.0
+    r = r * v + 0.125
+    r = r * v + 1.0 / 7.0
+    r = r * v + 1.0 / 6.0
+    r = r * v + 0.2
+    r = r * v + 0.25
+    r = r * v + 1.0 / 3.0
+    r = r * v + 0.5
+    r = r * v + 1.0
+    return -(r * v)

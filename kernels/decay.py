@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ._config import BLOCK, kernel, prange
-from ._math import exp_small
+from ._math import exp_small, log1m_small
 
 # Below this many steps per segment, the run-by-run walk costs more than it saves (runs of one
 # step: ~3x slower than a per-step loop), so the kernels fall back to a per-step loop.
@@ -138,7 +138,26 @@ def fill_polynomial(out, start, initial, end, steps, power):
             s = min(start + i, steps)
             out[i] = (initial - end) * (1.0 - float(s) / steps) + end
     else:
-        # Any other power stays a libm pow per step (~30 ns per step, not vectorized).
-        for i in prange(out.shape[0]):
-            s = min(start + i, steps)
-            out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end
+        # With t = steps - s steps left, (t / steps) ** power is taken as (t0 / steps) ** power *
+        # exp(power * log(1 - j / t0)) over a chunk of steps t = t0 - j, j < t0 / 64: libm's pow
+        # once per chunk (a pow per step would keep the loop scalar), polynomials inside it.
+        # Chunks shrink with t0; under MIN_RUN steps left, pow per step.
+        n = out.shape[0]
+        for b in prange((n + BLOCK - 1) // BLOCK):
+            lo = b * BLOCK
+            hi = min(n, lo + BLOCK)
+            while lo < hi:
+                t0 = steps - min(start + lo, steps)
+                chunk = min(t0 // 64, int(0.5 * t0 / (power + 1.0)))
+                if chunk < MIN_RUN:
+                    stop = hi if t0 == 0 else min(hi, lo + MIN_RUN)
+                    for i in range(lo, stop):
+                        s = min(start + i, steps)
+                        out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end
+                else:
+                    run = out[lo : min(hi, lo + chunk)]
+                    scale = (initial - end) * (float(t0) / steps) ** power
+                    for j in range(run.shape[0]):
+                        run[j] = scale * exp_small(power * log1m_small(float(j) / t0)) + end
+                    stop = lo + run.shape[0]
+                lo = stop
