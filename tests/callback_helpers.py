@@ -2,8 +2,9 @@
 
 Every comparison here is against a ground truth run in the same process: keras' own callback,
 or an optimizer that owns an equivalent in-graph schedule. Nothing is compared with hard-coded
-numbers. SGD with momentum carries every lr into the later weights, so a wrong lr at any step
-shows in the final weights.
+numbers. Each SGD update moves the weights by lr * gradient, and the noisy targets keep the
+gradients away from zero, so a wrong lr at any step shows in the final weights. The model is a
+single Dense layer: the smallest train step, so that JAX and TensorFlow compile it fast.
 """
 
 import numpy as np
@@ -12,7 +13,9 @@ STEPS_PER_EPOCH = 4
 BATCH = 4
 _RNG = np.random.default_rng(7)
 X = _RNG.normal(size=(BATCH * STEPS_PER_EPOCH, 3)).astype("float32")
-Y = (X @ np.array([[0.5], [-1.0], [2.0]], dtype="float32") + 0.1).astype("float32")
+Y = (X @ np.array([[0.5], [-1.0], [2.0]]) + 0.1 + _RNG.normal(0, 0.5, (len(X), 1))).astype(
+    "float32"
+)
 X_VAL = X[:8] + 0.01
 Y_VAL = Y[:8]
 
@@ -21,24 +24,19 @@ def optimizer(lr=0.1, kind="sgd", **kwargs):
     import keras
 
     if kind == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, **kwargs)
+        return keras.optimizers.SGD(lr, **kwargs)
     if kind == "adam":
         return keras.optimizers.Adam(lr, **kwargs)
     raise ValueError(kind)
 
 
-def model(lr=0.1, opt=None, seed=0, compile=True):
-    """A small built model; `opt` overrides the default SGD(lr, momentum=0.9)."""
+def model(lr=0.1, opt=None, seed=0, compile=True, layers=1):
+    """A small built model; `opt` overrides the default SGD(lr). `layers=2` adds "hidden"."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    m = keras.Sequential(
-        [
-            keras.Input((3,)),
-            keras.layers.Dense(4, activation="tanh", name="hidden"),
-            keras.layers.Dense(1, name="out"),
-        ]
-    )
+    hidden = [keras.layers.Dense(2, name="hidden")] if layers == 2 else []
+    m = keras.Sequential([keras.Input((3,)), *hidden, keras.layers.Dense(1, name="out")])
     if compile:
         m.compile(optimizer=opt if opt is not None else optimizer(lr), loss="mse")
     return m
