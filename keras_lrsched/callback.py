@@ -41,6 +41,7 @@ except ImportError:  # pragma: no cover - then the state is simply not saved wit
     _Saveable = object
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
+_BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
 _UPDATES = ("epoch", "step")
 _MAX_WINDOW = 1 << 16
 _STATE_ATTR = "_keras_lrsched_state"
@@ -754,7 +755,7 @@ class _Run:
             g.overridden = True
         if self.hidden:
             for opt in _all_optimizers(self.optimizer):
-                if type(opt).save_own_variables is not keras.optimizers.Optimizer.save_own_variables:
+                if type(opt).save_own_variables is not _BASE_SAVE:
                     continue  # an optimizer with its own format: left alone
                 opt.save_own_variables = _saver(self, opt)
                 opt.load_own_variables = _loader(self, opt)
@@ -834,7 +835,9 @@ class _Run:
 
     def epoch_begin_epoch_mode(self, epoch):
         source = self.cb._source
-        base = [source.epoch_value(epoch, self._current_lr(i, g)) for i, g in enumerate(self.groups)]
+        base = [
+            source.epoch_value(epoch, self._current_lr(i, g)) for i, g in enumerate(self.groups)
+        ]
         scale = self._scale()
         self.epoch_scale = scale
         for i, (g, value) in enumerate(zip(self.groups, base)):
@@ -873,7 +876,8 @@ class _Run:
         values = np.asarray(values[: self.window], dtype=np.float32)
         if values.shape[0] < self.window:
             fill = values[-1] if values.shape[0] else np.float32(0.0)
-            values = np.concatenate([values, np.full(self.window - values.shape[0], fill, np.float32)])
+            pad = np.full(self.window - values.shape[0], fill, np.float32)
+            values = np.concatenate([values, pad])
         g.window.assign(values)
         g.start.assign(start)
 

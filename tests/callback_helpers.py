@@ -1,4 +1,4 @@
-"""Tiny models and data for the callback tests (imported by tests/test_callback*.py, test_plateau.py).
+"""Tiny models and data for the callback tests (tests/test_callback*.py, tests/test_plateau.py).
 
 Every comparison here is against a ground truth run in the same process: keras' own callback,
 or an optimizer that owns an equivalent in-graph schedule. Nothing is compared with hard-coded

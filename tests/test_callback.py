@@ -127,7 +127,8 @@ def test_epoch_mode_is_a_drop_in_for_keras_callback(case, capsys):
     history = fit(m, [cb], epochs=EPOCHS)
     our_output = capsys.readouterr().out
     k = model()
-    keras_history = fit(k, [keras.callbacks.LearningRateScheduler(theirs(), verbose=1)], epochs=EPOCHS)
+    keras_cb = keras.callbacks.LearningRateScheduler(theirs(), verbose=1)
+    keras_history = fit(k, [keras_cb], epochs=EPOCHS)
     assert our_output == capsys.readouterr().out
     assert "LearningRateScheduler setting learning rate to" in our_output
     assert history.history == keras_history.history
@@ -171,7 +172,9 @@ def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
     assert_same_weights(m, truth_model)
 
 
-@pytest.mark.parametrize("schedule", [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed], ids=["table", "f(step)"])
+@pytest.mark.parametrize(
+    "schedule", [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed], ids=["table", "f(step)"]
+)
 def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
     # fit's params announce 250M epochs of 4 steps: the device holds one epoch's window, and a
     # function is not precomputed for the whole run (4 GB) but a window ahead.
@@ -221,7 +224,8 @@ def test_optimizer_that_owns_a_schedule(update):
         fit(model(opt=optimizer(owned)), [keras.callbacks.LearningRateScheduler(_closed)], epochs=1)
 
     if update == "step":
-        history = fit(m, [lrs.LearningRateScheduler(lrs.Table(TABLE), update="step")], epochs=EPOCHS)
+        cb = lrs.LearningRateScheduler(lrs.Table(TABLE), update="step")
+        history = fit(m, [cb], epochs=EPOCHS)
         truth_weights, truth_history, _ = _truth_of("Table")
     else:
         history = fit(m, [lrs.LearningRateScheduler(_closed)], epochs=EPOCHS)

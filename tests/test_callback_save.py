@@ -37,7 +37,9 @@ def reference(tmp_path_factory):
     return path, _optimizer_shapes(m)
 
 
-@pytest.mark.parametrize("schedule", [lrs.Table(LONG_TABLE), _recurrence], ids=["table", "f(step, lr)"])
+@pytest.mark.parametrize(
+    "schedule", [lrs.Table(LONG_TABLE), _recurrence], ids=["table", "f(step, lr)"]
+)
 def test_checkpoint_during_step_mode_is_small_and_plain_keras(schedule, reference, tmp_path):
     reference_path, reference_shapes = reference
     cb = lrs.LearningRateScheduler(schedule, update="step")
