@@ -97,7 +97,9 @@ def test_weights_saved_mid_fit_load_into_a_model_without_the_callback(tmp_path):
     plain = model(seed=5)
     plain.optimizer.build(plain.trainable_variables)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # "Skipping variable loading for optimizer" would fail
+        # keras warns "Skipping variable loading for optimizer" when a saved variable has no
+        # home; only that warning fails the test (others, e.g. from a loaded machine, may not).
+        warnings.filterwarnings("error", message=".*[Ss]kipping variable loading.*")
         plain.load_weights(path)
     for a, b in zip(plain.optimizer.variables, trained.optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
