@@ -46,6 +46,17 @@ def cos_pi(x):
 
 
 @helper
+def ratio(num, den, inv_den):
+    """num / den as num * inv_den (inv_den = 1 / den), exactly 1.0 where num == den.
+
+    A vectorized division costs as much as the whole rest of a cosine step (vdivpd: ~2 cycles per
+    float64); the product is within an ulp of the quotient, and exact at 0 and, by the select, at 1,
+    where schedules must land exactly on their end values.
+    """
+    return 1.0 if num == den else num * inv_den
+
+
+@helper
 def cos_anneal(high, low, x):
     """Half a cosine from `high` at x = 0 to `low` at x = 1: low + (high - low) (1 + cos(pi x)) / 2."""
     return low + (high - low) * 0.5 * (1.0 + cos_pi(x))

@@ -9,20 +9,23 @@ run is found with integer arithmetic, as before.
 import numpy as np
 
 from ._config import BLOCK, kernel, prange
-from ._math import cos_pi
+from ._math import cos_pi, ratio
 
 
 @kernel
 def fill_cosine(out, start, initial, steps, end):
+    fsteps = float(steps)
+    inv = 1.0 / fsteps
     for i in prange(out.shape[0]):
         s = min(start + i, steps)
-        out[i] = end + (initial - end) * 0.5 * (1.0 + cos_pi(float(s) / steps))
+        out[i] = end + (initial - end) * 0.5 * (1.0 + cos_pi(ratio(float(s), fsteps, inv)))
 
 
 @kernel
 def fill_cosine_restarts_fixed(out, start, initial, period, m_mul, end):
     # t_mul == 1: every cycle has `period` steps; the cycle index is an integer division.
     n = out.shape[0]
+    inv = 1.0 / period  # r + j < period: the fraction never reaches 1
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
@@ -33,7 +36,7 @@ def fill_cosine_restarts_fixed(out, start, initial, period, m_mul, end):
             run = out[lo : min(hi, lo + (period - r))]
             height = (initial - end) * m_mul ** float(c)
             for j in range(run.shape[0]):
-                run[j] = end + height * 0.5 * (1.0 + cos_pi(float(r + j) / period))
+                run[j] = end + height * 0.5 * (1.0 + cos_pi(float(r + j) * inv))
             lo += run.shape[0]
 
 
@@ -53,8 +56,9 @@ def fill_cosine_restarts(out, start, initial, end, starts, start_frac, lengths, 
             stop = hi if c == last else min(hi, lo + (starts[c + 1] - s))
             run = out[lo:stop]
             first, frac0, length = starts[c], start_frac[c], lengths[c]
+            inv = 1.0 / length
             height = (initial - end) * amplitudes[c]
             for j in range(run.shape[0]):
-                frac = min((float(s + j - first) + frac0) / length, 1.0)
+                frac = min(ratio(float(s + j - first) + frac0, length, inv), 1.0)
                 run[j] = end + height * 0.5 * (1.0 + cos_pi(frac))
             lo = stop

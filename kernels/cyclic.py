@@ -9,7 +9,7 @@ arithmetic.
 import math
 
 from ._config import BLOCK, kernel, prange
-from ._math import cos_pi, exp_small
+from ._math import cos_pi, exp_small, ratio
 
 TRIANGULAR, TRIANGULAR2, EXP_RANGE = 0, 1, 2
 ANNEAL_COS, ANNEAL_LINEAR = 0, 1
@@ -20,6 +20,7 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
     # A cycle rises on the positions [0, up] and falls on (up, up + down).
     total = up + down
     n = out.shape[0]
+    fup, inv_up, inv_down = float(up), 1.0 / up, 1.0 / down  # falling: the fraction stays < 1
     # exp_range: steps per chunk over which |j * log_gamma| <= 1/2 (see below).
     chunk = BLOCK if log_gamma == 0.0 else max(1, min(BLOCK, int(0.5 / abs(log_gamma))))
     for b in prange((n + BLOCK - 1) // BLOCK):
@@ -37,7 +38,7 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
             if mode == EXP_RANGE and chunk < 64:
                 # A steep gamma: exp underflows (or overflows) within a few cycles anyway.
                 for j in range(run.shape[0]):
-                    x = float(pos + j) / up if rising else float(total - pos - j) / down
+                    x = ratio(float(pos + j), fup, inv_up) if rising else float(total - pos - j) * inv_down
                     run[j] = low + height * x * math.exp(float(s + j) * log_gamma)
             elif mode == EXP_RANGE:
                 # exp((s + j) log_gamma) = exp((s + j0) log_gamma) exp((j - j0) log_gamma): libm
@@ -48,18 +49,18 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
                     p0 = pos + j0
                     if rising:
                         for j in range(part.shape[0]):
-                            x = float(p0 + j) / up
+                            x = ratio(float(p0 + j), fup, inv_up)
                             part[j] = low + scale * exp_small(float(j) * log_gamma) * x
                     else:
                         for j in range(part.shape[0]):
-                            x = float(total - p0 - j) / down
+                            x = float(total - p0 - j) * inv_down
                             part[j] = low + scale * exp_small(float(j) * log_gamma) * x
             elif rising:
                 for j in range(run.shape[0]):
-                    run[j] = low + height * (float(pos + j) / up)
+                    run[j] = low + height * ratio(float(pos + j), fup, inv_up)
             else:
                 for j in range(run.shape[0]):
-                    run[j] = low + height * (float(total - pos - j) / down)
+                    run[j] = low + height * (float(total - pos - j) * inv_down)
             lo += run.shape[0]
 
 
@@ -80,12 +81,13 @@ def fill_one_cycle(out, start, last_step, thresholds, starts, ends, lr_from, lr_
             stop = hi if k == n_phases - 1 else min(hi, lo + (thresholds[k] + 1 - s))
             run = out[lo:stop]
             a, width, lr_a, lr_b = starts[k], ends[k] - starts[k], lr_from[k], lr_to[k]
+            inv = 1.0 / width
             if anneal == ANNEAL_COS:
                 for j in range(run.shape[0]):
-                    pct = (float(min(s + j, last_step)) - a) / width
+                    pct = ratio(float(min(s + j, last_step)) - a, width, inv)
                     run[j] = lr_b + (lr_a - lr_b) * 0.5 * (1.0 + cos_pi(pct))
             else:
                 for j in range(run.shape[0]):
-                    pct = (float(min(s + j, last_step)) - a) / width
+                    pct = ratio(float(min(s + j, last_step)) - a, width, inv)
                     run[j] = lr_a + (lr_b - lr_a) * pct
             lo = stop

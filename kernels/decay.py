@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ._config import BLOCK, kernel, prange
-from ._math import exp_small, log1m_small
+from ._math import exp_small, log1m_small, ratio
 
 # Below this many steps per segment, the run-by-run walk costs more than it saves (runs of one
 # step: ~3x slower than a per-step loop), so the kernels fall back to a per-step loop.
@@ -134,9 +134,11 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
 def fill_polynomial(out, start, initial, end, steps, power):
     if power == 1.0:
         # Linear (and every Warmup): x ** 1.0 is x, but the pow call would keep the loop scalar.
+        fsteps = float(steps)
+        inv = 1.0 / fsteps
         for i in prange(out.shape[0]):
             s = min(start + i, steps)
-            out[i] = (initial - end) * (1.0 - float(s) / steps) + end
+            out[i] = (initial - end) * (1.0 - ratio(float(s), fsteps, inv)) + end
     else:
         # With t = steps - s steps left, (t / steps) ** power is taken as (t0 / steps) ** power *
         # exp(power * log(1 - j / t0)) over a chunk of steps t = t0 - j, j < t0 / 64: libm's pow
