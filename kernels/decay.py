@@ -21,46 +21,51 @@ MIN_RUN = 64
 @kernel
 def fill_time_decay(out, start, initial, decay_rate, decay_steps, staircase):
     n = out.shape[0]
-    if decay_steps < MIN_RUN:
-        for i in prange(n):
-            s = start + i
-            q = s // decay_steps
-            p = float(q) if staircase else float(q) + float(s - q * decay_steps) / decay_steps
-            out[i] = initial / (1.0 + decay_rate * p)
-        return
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
+        if decay_steps < MIN_RUN:
+            for i in range(lo, hi):
+                s = start + i
+                q = s // decay_steps
+                p = float(q) if staircase else float(q) + float(s - q * decay_steps) / decay_steps
+                out[i] = initial / (1.0 + decay_rate * p)
+            lo = hi
         while lo < hi:
             s = start + lo
             q = s // decay_steps
             r = s - q * decay_steps
-            run = out[lo : min(hi, lo + (decay_steps - r))]
+            stop = min(hi, lo + (decay_steps - r))
             if staircase:
-                run[:] = initial / (1.0 + decay_rate * float(q))
+                v = initial / (1.0 + decay_rate * float(q))
+                for i in range(lo, stop):
+                    out[i] = v
             else:
+                run = out[lo:stop]
                 for j in range(run.shape[0]):
                     p = float(q) + float(r + j) / decay_steps
                     run[j] = initial / (1.0 + decay_rate * p)
-            lo += run.shape[0]
+            lo = stop
 
 
 @kernel
 def fill_step_decay(out, start, initial, factor, step_size):
     n = out.shape[0]
-    if step_size < MIN_RUN:
-        for i in prange(n):
-            out[i] = initial * factor ** float((start + i) // step_size)
-        return
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
+        if step_size < MIN_RUN:
+            for i in range(lo, hi):
+                out[i] = initial * factor ** float((start + i) // step_size)
+            lo = hi
         while lo < hi:
             s = start + lo
             q = s // step_size
-            run = out[lo : min(hi, lo + ((q + 1) * step_size - s))]
-            run[:] = initial * factor ** float(q)
-            lo += run.shape[0]
+            stop = min(hi, lo + ((q + 1) * step_size - s))
+            v = initial * factor ** float(q)
+            for i in range(lo, stop):
+                out[i] = v
+            lo = stop
 
 
 @kernel
@@ -74,7 +79,9 @@ def fill_multistep_decay(out, start, initial, milestones, factor):
             s = start + lo
             k = np.searchsorted(milestones, s, side="right")
             stop = hi if k == milestones.shape[0] else min(hi, lo + (milestones[k] - s))
-            out[lo:stop] = initial * factor ** float(k)
+            v = initial * factor ** float(k)
+            for i in range(lo, stop):
+                out[i] = v
             lo = stop
 
 
@@ -88,7 +95,9 @@ def fill_piecewise(out, start, boundaries, values):
             s = start + lo
             k = np.searchsorted(boundaries, s, side="right")
             stop = hi if k == boundaries.shape[0] else min(hi, lo + (boundaries[k] - s))
-            out[lo:stop] = values[k]
+            v = values[k]
+            for i in range(lo, stop):
+                out[i] = v
             lo = stop
 
 
@@ -114,7 +123,8 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
                 v = initial * math.exp(float(q) * log_rate)
                 if has_end:
                     v = min(v, end) if growing else max(v, end)
-                run[:] = v
+                for j in range(run.shape[0]):
+                    run[j] = v
             else:
                 run = out[lo : min(hi, lo + chunk)]
                 scale = initial * math.exp((float(q) + float(r) / decay_steps) * log_rate)
@@ -132,34 +142,34 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
 
 @kernel
 def fill_polynomial(out, start, initial, end, steps, power):
-    if power == 1.0:
-        # Linear (and every Warmup): x ** 1.0 is x, but the pow call would keep the loop scalar.
-        fsteps = float(steps)
-        inv = 1.0 / fsteps
-        for i in prange(out.shape[0]):
-            s = min(start + i, steps)
-            out[i] = (initial - end) * (1.0 - ratio(float(s), fsteps, inv)) + end
-    else:
-        # With t = steps - s steps left, (t / steps) ** power is taken as (t0 / steps) ** power *
-        # exp(power * log(1 - j / t0)) over a chunk of steps t = t0 - j, j < t0 / 64: libm's pow
-        # once per chunk (a pow per step would keep the loop scalar), polynomials inside it.
-        # Chunks shrink with t0; under MIN_RUN steps left, pow per step.
-        n = out.shape[0]
-        for b in prange((n + BLOCK - 1) // BLOCK):
-            lo = b * BLOCK
-            hi = min(n, lo + BLOCK)
-            while lo < hi:
-                t0 = steps - min(start + lo, steps)
-                chunk = min(t0 // 64, int(0.5 * t0 / (power + 1.0)))
-                if chunk < MIN_RUN:
-                    stop = hi if t0 == 0 else min(hi, lo + MIN_RUN)
-                    for i in range(lo, stop):
-                        s = min(start + i, steps)
-                        out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end
-                else:
-                    run = out[lo : min(hi, lo + chunk)]
-                    scale = (initial - end) * (float(t0) / steps) ** power
-                    for j in range(run.shape[0]):
-                        run[j] = scale * exp_small(power * log1m_small(float(j) / t0)) + end
-                    stop = lo + run.shape[0]
-                lo = stop
+    # power 1 (Linear, every Warmup): x ** 1.0 is x, but a pow call would keep the loop scalar.
+    # Other powers: with t = steps - s steps left, (t / steps) ** power is taken as
+    # (t0 / steps) ** power * exp(power * log(1 - j / t0)) over a chunk of steps t = t0 - j,
+    # j < t0 / 64: libm's pow once per chunk, polynomials inside it. Chunks shrink with t0; under
+    # MIN_RUN steps left, pow per step.
+    n = out.shape[0]
+    fsteps = float(steps)
+    inv = 1.0 / fsteps
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        if power == 1.0:
+            for i in range(lo, hi):
+                s = min(start + i, steps)
+                out[i] = (initial - end) * (1.0 - ratio(float(s), fsteps, inv)) + end
+            lo = hi
+        while lo < hi:
+            t0 = steps - min(start + lo, steps)
+            chunk = min(t0 // 64, int(0.5 * t0 / (power + 1.0)))
+            if chunk < MIN_RUN:
+                stop = hi if t0 == 0 else min(hi, lo + MIN_RUN)
+                for i in range(lo, stop):
+                    s = min(start + i, steps)
+                    out[i] = (initial - end) * (1.0 - float(s) / steps) ** power + end
+            else:
+                stop = min(hi, lo + chunk)
+                run = out[lo:stop]
+                scale = (initial - end) * (float(t0) / steps) ** power
+                for j in range(run.shape[0]):
+                    run[j] = scale * exp_small(power * log1m_small(float(j) / t0)) + end
+            lo = stop
