@@ -178,9 +178,8 @@ def report(imports, comp, info):
     add(f"One-time costs before the first kernel: import numba and the kernel modules (keras already imported) {i['cold']:.2f} s cold / "
         f"{i['warm']:.2f} s warm; start the thread pool {th['cold'] * 1e3:.0f} ms.")
     t = comp["first_table_warmup_cosine_1e6_s"]
-    add(f"First `Warmup(Cosine).table(1e6)` in a fresh process (three kernel specializations: the warmup's "
-        f"line, the cosine in float64 for the warmup's top, the cosine in float32; it includes importing numba): "
-        f"{t['cold']:.2f} s cold, {t['warm']:.2f} s with a warm cache.")
+    add(f"First `Warmup(Cosine).table(1e6)` in a fresh process (two kernels: the warmup's line and the "
+        f"cosine; it includes importing numba): {t['cold']:.2f} s cold, {t['warm']:.2f} s with a warm cache.")
     return "\n".join(lines)
 
 
