@@ -558,7 +558,11 @@ def chart(res, sizes, path):
 
     ways = ["floor", "ours", "numpy", "optax", "keras:jax", "keras:tensorflow", "keras:torch",
             "torch sched", "python"]
-    fig, axes = plt.subplots(1, len(FAMILIES), figsize=(4.2 * len(FAMILIES), 4.2), sharey=True)
+    # One fixed colour per way, the same in every panel (optax has no cyclic).
+    colors = {"floor": "black", "ours": "tab:red", "numpy": "tab:blue", "optax": "tab:orange",
+              "keras:jax": "tab:green", "keras:tensorflow": "tab:olive", "keras:torch": "tab:purple",
+              "torch sched": "tab:brown", "python": "tab:gray"}
+    fig, axes = plt.subplots(1, len(FAMILIES), figsize=(4.2 * len(FAMILIES), 4.4), sharey=True)
     for ax, f in zip(axes, FAMILIES):
         for w in ways:
             xs, ys = [], []
@@ -573,17 +577,18 @@ def chart(res, sizes, path):
                     xs.append(n)
                     ys.append(row[w] / n * 1e9)
             if xs:
-                style = {"floor": "k--", "ours": "C3o-"}.get(w, ".-")
-                ax.plot(xs, ys, style, label=w, linewidth=2.5 if w == "ours" else 1.2)
+                ax.plot(xs, ys, "--" if w == "floor" else "o-" if w == "ours" else ".-",
+                        color=colors[w], label=w, linewidth=2.5 if w == "ours" else 1.2)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(f)
         ax.set_xlabel("N steps")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ns per step")
-    axes[-1].legend(fontsize=7, loc="upper right")
-    fig.suptitle("lr table for N steps: ns per step (median), 2 cores")
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.suptitle(f"lr table for N steps: ns per step (median), {res['machine']['cores']} cores")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
 
 
@@ -600,10 +605,23 @@ def main():
     ap.add_argument("--ours-only", action="store_true",
                     help="only ours and the floor (no NumPy, optax, keras, torch, Python loop)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--from-json", help="re-render the markdown and chart from a saved tables.json")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         run_worker(args)
+        return
+    if args.from_json:
+        with open(args.from_json) as f:
+            res = json.load(f)
+        sizes = [int(n) for n in res["sizes"]]
+        p = res.get("params", {})
+        text = report(res, res["machine"], sizes, p.get("python_steps", args.python_steps),
+                      p.get("torch_steps", args.torch_steps))
+        print(text)
+        with open(os.path.join(args.out, "tables.md"), "w") as f:
+            f.write(text + "\n")
+        chart(res, sizes, os.path.join(args.out, "tables.png"))
         return
     sizes = args.sizes or ([10**5, 10**6] if args.quick else [10**6, 10**7, 10**8])
     if args.quick:
@@ -613,7 +631,8 @@ def main():
     os.environ.setdefault("KERAS_BACKEND", "jax")  # this process needs jax for optax anyway
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     info = machine()
-    res = {"machine": info, "sizes": {}, "accuracy": {}}
+    res = {"machine": info, "sizes": {}, "accuracy": {},
+           "params": {"python_steps": args.python_steps, "torch_steps": args.torch_steps}}
     t_start = time.perf_counter()
     for n in sizes:
         print(f"N = {n:.0e}: in-process ways ...", file=sys.stderr, flush=True)
