@@ -204,9 +204,10 @@ def worker(backend, args):
     def fit(variant, epochs_run, extra=()):
         model = make_model()
         stamps = Stamps(epochs_run)
+        callbacks = [stamps, *extra] + our_callbacks(variant)  # the user's objects, before fit
         t0 = time.perf_counter()
         model.fit(x, y, batch_size=BATCH, epochs=RUN_STEPS // spe, verbose=0, shuffle=False,
-                  callbacks=[stamps, *extra] + our_callbacks(variant))
+                  callbacks=callbacks)
         return stamps, stamps.first_epoch_end - t0
 
     out = {"backend": backend, "device": device_desc, "on_gpu": on_gpu, "variants": {}}
