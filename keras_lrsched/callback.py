@@ -73,8 +73,9 @@ class LearningRateScheduler(keras.callbacks.Callback):
         plateau: an optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the scale
             dropping when ``plateau.monitor`` stops improving, with the decisions of keras'
             ``ReduceLROnPlateau`` (see ``Plateau``).
-        window: step mode with a table, an array or a function: how many steps of lr live on
-            the device at a time. Default: the steps of one epoch, at most 65536 (256 KB).
+        window: step mode with anything but a foreign closed form: how many steps of lr live
+            on the device at a time (plus one, the next update's). Default: the steps of one
+            epoch, at most 65536 (256 KB).
 
     **Epoch mode** is ``keras.callbacks.LearningRateScheduler``: at each epoch begin the lr is
     set to the schedule's value for the epoch (a function gets ``(epoch, current lr)``, or
@@ -82,7 +83,11 @@ class LearningRateScheduler(keras.callbacks.Callback):
     ``optimizer.optimizers`` (keras ``MultiOptimizer``) each optimizer is driven and logged as
     ``logs["learning_rate_<name>"]``, as keras does. Swap the import and History, verbose output
     and weights stay the same. Unlike keras' callback this one also drives an optimizer built
-    with a ``LearningRateSchedule`` (keras' raises TypeError: "not settable").
+    with a ``LearningRateSchedule`` (keras' raises TypeError: "not settable"). A keras_lrsched
+    schedule is evaluated by its Numba kernel in float64, for every epoch of the fit in one call
+    at its first epoch (each value checked when its epoch begins); the lr set, and printed, is
+    that float64 value, as with a Python function. Any other keras schedule is called with the
+    epoch.
 
     **Step mode** computes the lr inside the compiled train step, so it is applied at every
     update on every backend with no per-batch host work. JAX's trainer keeps the variables in a
@@ -90,15 +95,25 @@ class LearningRateScheduler(keras.callbacks.Callback):
     traces the step into a graph, Torch runs it eagerly; in all three, for the duration of
     ``fit``, each optimizer's learning rate becomes, inside the step:
 
-    * a closed-form schedule (any ``LearningRateSchedule`` but a ``Table``) called with
-      ``optimizer.iterations``, exactly as if the optimizer owned it; or
-    * for a ``Table``, an array or a function, ``window[clip(iterations - window_start)]``: a
-      lookup into a float32 variable holding the lr of the next ``window`` steps, written at
-      each epoch begin (and, for epochs longer than the window or of unknown length, again from
-      a batch hook when the step nears its end: one state sync per ``window`` steps under
-      JAX). The table is never a constant of the graph and device memory does not grow with
-      the run: a 1e9-step run keeps 256 KB on the device;
-    * times the plateau scale, a float32 variable, when there is a ``plateau``.
+    * for a keras_lrsched schedule, a ``Table``, an array or a function,
+      ``window[clip(iterations - window_start)]``: a lookup into a float32 variable holding
+      the lr (times the plateau scale) of the next ``window`` steps and the one after, written
+      on the host at each epoch begin (and, for epochs longer than the window or of unknown
+      length, again from a batch hook when the step nears its end: one state sync per
+      ``window`` steps under JAX). The table is never a constant of the graph and device
+      memory does not grow with the run: a 1e9-step run keeps 256 KB on the device; or
+    * for any other keras ``LearningRateSchedule``, the schedule called with
+      ``optimizer.iterations``, exactly as if the optimizer owned it (times the plateau scale,
+      a float32 variable, when there is a ``plateau``).
+
+    Why a keras_lrsched schedule is looked up rather than computed in the step: its window is
+    filled by its Numba kernel (float64, rounded once to float32), so the lr of every update is
+    the same float32 on JAX, TensorFlow and Torch, on CPU or GPU, and equals
+    ``schedule.table()`` and ``learning_rates`` bit for bit; a closed form computed in float32
+    by each backend differs from one backend to another, and from a scalar to a vector
+    evaluation, by an ulp or more (2.6e-6 relative, measured near the end of a cosine). And the
+    step pays one gather whatever the schedule: a ``Warmup(CosineRestarts)`` computed eagerly
+    in every torch step cost 0.86 ms on a CPU core, its lookup 15 us (``bench/``).
 
     A function is computed on the host for every step of the run (``epochs * steps`` from fit's
     params; a Numba-compiled ``precompute`` past 16384 steps, a plain loop below that, where
@@ -106,7 +121,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
     generator), or the run is longer than 2**26 steps (256 MB of float32 on the host), it is
     computed, and checked, a window ahead as the run goes instead.
 
-    The window, its start step and the scale are variables of the optimizer during ``fit``
+    The window, its start step and a scale are variables of the optimizer during ``fit``
     (the JAX trainer passes only those into the step) and are kept out of what it saves. The
     train function is rebuilt when ``fit`` begins and again after it ends: each fit compiles
     the step once, and nothing is retraced when the window or the scale changes.
@@ -136,9 +151,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
 
     **Read-outs.** ``learning_rates``: the lr applied at each update of the latest ``fit`` (of
     the first optimizer), worked out on the host from the schedule when read, with no device
-    read per step; for keras_lrsched schedules from their Numba kernels (float64 rounded to
-    float32, within an ulp of the float32 step). ``history.history["learning_rate"]``: one value
-    per epoch, in step mode the lr of the epoch's last update. ``scale``: the plateau scale.
+    read per step: the very values the window held (for a foreign closed form computed in the
+    step, keras.ops on the host: within an ulp of the step's). ``history.history
+    ["learning_rate"]``: one value per epoch, in step mode the lr of the epoch's last update.
+    ``scale``: the plateau scale.
 
     **Errors.** A value that is NaN, infinite, negative, beyond float32, not a number or not a
     scalar, a schedule that raises, and a function with the wrong arity raise ``ValueError`` or
@@ -326,7 +342,7 @@ def _make_source(schedule):
     if isinstance(schedule, _LRSchedule):
         return _ScheduleSource(schedule)
     if isinstance(schedule, (np.ndarray, list, tuple)):
-        return _TableSource(_check_values("schedule", schedule))
+        return _TableSource(_check_values("schedule", schedule, None))
     if callable(schedule):
         arity = _positional_arity(schedule)
         if arity is not None and arity not in (1, 2):
@@ -342,16 +358,35 @@ def _make_source(schedule):
 
 
 class _ScheduleSource:
-    """A closed form: called inside the step in step mode; with the epoch in epoch mode."""
+    """A closed form.
+
+    A keras_lrsched schedule is evaluated on the host by its Numba kernel in both modes (step
+    mode looks its values up in a device window); any other keras schedule is called with the
+    epoch in epoch mode, and inside the train step in step mode.
+    """
 
     def __init__(self, schedule):
         self.schedule = schedule
-        self.in_graph = schedule
+        self.kernel = isinstance(schedule, Schedule)
+        self.in_graph = None if self.kernel else schedule
         self.vectorized = True
         self.checked = (0, 0)  # the steps check_run covered
+        self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
+
+    def plan_epochs(self, first, count):
+        """Epoch mode: compute the lr of epochs first..first+count-1 at once (one kernel call)."""
+        if self.kernel and count:
+            self.epochs = (first, self.schedule.table(count, first, dtype="float64"))
 
     def epoch_value(self, epoch, current_lr):
         where = f"epoch {epoch}"
+        if self.kernel:
+            first, values = self.epochs
+            if not first <= epoch < first + values.shape[0]:
+                self.plan_epochs(epoch, 1)
+                first, values = self.epochs
+            # Checked here, not when planned: a bad value stops training at its own epoch.
+            return _as_lr(float(values[epoch - first]), where)
         return _as_lr(_call(self.schedule, (epoch,), where), where)
 
     def stepper(self, start, count, lr_prev):
@@ -428,16 +463,18 @@ def _check_block(values, start):
 
 
 class _TableSource:
-    """A table of learning rates (float64 host copy); holds its last value."""
+    """A table of learning rates, held on the host as a float32 copy; holds its last value.
+
+    A copy, so that what was checked is what is applied even if the caller's array changes.
+    """
 
     in_graph = None
 
     def __init__(self, values):
-        self.values = np.asarray(values, dtype=np.float64)
-        self.values32 = self.values.astype(np.float32)
+        self.values32 = np.array(values, dtype=np.float32, copy=True)
 
     def epoch_value(self, epoch, current_lr):
-        return float(self.values32[min(epoch, self.values.shape[0] - 1)])
+        return float(self.values32[min(epoch, self.values32.shape[0] - 1)])
 
     def stepper(self, start, count, lr_prev):
         return self
@@ -446,8 +483,11 @@ class _TableSource:
         pass  # every value was checked when the table was made
 
     def get(self, start, n):
-        idx = np.minimum(np.arange(start, start + max(n, 0)), self.values.shape[0] - 1)
-        return self.values32[idx]
+        size = self.values32.shape[0]
+        inside = self.values32[min(start, size) : min(start + max(n, 0), size)]
+        if inside.shape[0] == max(n, 0):
+            return inside.copy()
+        return np.concatenate([inside, np.full(max(n, 0) - inside.shape[0], self.values32[-1])])
 
 
 class _FunctionSource:
@@ -698,6 +738,9 @@ class _Run:
         else:
             window = _MAX_WINDOW
         self.window = max(window, self.spe)
+        # One entry more than the steps it serves: between epochs the optimizer reports the lr
+        # of the next update (TensorBoard logs it), as it does for a schedule it owns.
+        self.size = self.window + 1
         self.check_batches = self.step_mode and (not self.steps or self.steps > self.window)
         self.first_epoch = None
         self.horizon = 0
@@ -740,17 +783,19 @@ class _Run:
             else:
                 if source.in_graph is None:
                     g.window = self._new_variable(
-                        leaf, (self.window,), "float32", "keras_lrsched_window"
+                        leaf, (self.size,), "float32", "keras_lrsched_window"
                     )
                     g.start = self._new_variable(
                         leaf, (), keras.backend.standardize_dtype(leaf.iterations.dtype),
                         "keras_lrsched_window_start",
                     )
-                if cb.plateau is not None:
+                if cb.plateau is not None and source.in_graph is not None:
+                    # A window holds lr * scale, written on the host; a schedule computed in
+                    # the step multiplies by this variable instead.
                     g.scale = self._new_variable(leaf, (), "float32", "keras_lrsched_scale")
                     g.scale.assign(1.0)
                 leaf._get_current_learning_rate = _step_getter(
-                    leaf, source.in_graph, g.window, g.start, g.scale, self.window
+                    leaf, source.in_graph, g.window, g.start, g.scale, self.size
                 )
             g.overridden = True
         if self.hidden:
@@ -807,6 +852,8 @@ class _Run:
         if plateau is not None and state.plateau is None:
             state.plateau = plateau.initial_state()
         if not self.step_mode:
+            if self.epochs is not None and hasattr(self.cb._source, "plan_epochs"):
+                self.cb._source.plan_epochs(epoch, max(int(self.epochs) - epoch, 0))
             return
         count = None
         if self.epochs is not None and self.steps:
@@ -835,8 +882,11 @@ class _Run:
 
     def epoch_begin_epoch_mode(self, epoch):
         source = self.cb._source
+        # Only a recurrence is handed the current lr: nobody else pays for reading it back.
+        wants_lr = isinstance(source, _FunctionSource) and source.arity != 1
         base = [
-            source.epoch_value(epoch, self._current_lr(i, g)) for i, g in enumerate(self.groups)
+            source.epoch_value(epoch, self._current_lr(i, g) if wants_lr else None)
+            for i, g in enumerate(self.groups)
         ]
         scale = self._scale()
         self.epoch_scale = scale
@@ -859,7 +909,7 @@ class _Run:
         for g in self.groups:
             g.it0 = g.iterations()
             if g.window is not None:
-                self._write_window(g, g.it0, g.stepper.get(g.it0, self.window))
+                self._write_window(g, g.it0, g.stepper.get(g.it0, self.size), scale)
             else:
                 g.stepper.check(g.it0, span)
             if g.scale is not None:
@@ -870,13 +920,13 @@ class _Run:
                 first = g.stepper.get(g.it0, 1)
                 self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
 
-    def _write_window(self, g, start, values):
+    def _write_window(self, g, start, values, scale):
         if g.window is None:
             return
-        values = np.asarray(values[: self.window], dtype=np.float32)
-        if values.shape[0] < self.window:
+        values = _scaled(values[: self.size], scale, self.cb.plateau)
+        if values.shape[0] < self.size:
             fill = values[-1] if values.shape[0] else np.float32(0.0)
-            pad = np.full(self.window - values.shape[0], fill, np.float32)
+            pad = np.full(self.size - values.shape[0], fill, np.float32)
             values = np.concatenate([values, pad])
         g.window.assign(values)
         g.start.assign(start)
@@ -894,7 +944,7 @@ class _Run:
         self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
         for g in self.groups:
             k = g.iterations()
-            self._write_window(g, k, g.stepper.get(k, self.window))
+            self._write_window(g, k, g.stepper.get(k, self.size), self.epoch_scale)
         self.horizon = first.iterations() + self.window
 
     def epoch_end(self, epoch, logs):
@@ -980,7 +1030,9 @@ def _epoch_getter(variable):
 
 
 def _step_getter(leaf, schedule, window, start, scale, size):
-    """The lr inside the train step: a closed form, or a window lookup, keyed on iterations."""
+    """The lr inside the train step, keyed on iterations: a closed form, or a window lookup."""
+    if schedule is None and keras.backend.backend() == "torch":
+        return _torch_window_getter(leaf, window, start, size)
 
     def current_learning_rate():
         step = leaf.iterations
@@ -992,6 +1044,25 @@ def _step_getter(leaf, schedule, window, start, scale, size):
         if scale is not None:
             lr = ops.multiply(ops.cast(lr, "float32"), scale)
         return lr
+
+    return current_learning_rate
+
+
+def _torch_window_getter(leaf, window, start, size):
+    """The window lookup in plain torch ops, on the tensors' own device.
+
+    Torch runs the train step eagerly, so this runs at every update: three keras.ops calls
+    (each converting and checking its arguments) cost ~60 us per step on a CPU core, the same
+    three torch ops ~15 us. No host sync: the index never leaves the device.
+    """
+    import torch
+
+    def current_learning_rate():
+        step = leaf.iterations  # a Variable, or a tensor under gradient accumulation
+        if isinstance(step, keras.Variable):
+            step = step.value
+        index = torch.clamp(step - start.value, 0, size - 1)
+        return window.value[index]
 
     return current_learning_rate
 

@@ -15,10 +15,19 @@ from .schedules._base import FLOAT, Schedule, imin, int_const
 from .schedules.compose import fill_child
 
 
-def _check_values(name, values):
-    """A non-empty 1-D float array of finite learning rates >= 0."""
+def _check_values(name, values, dtype=np.float64):
+    """A non-empty 1-D array of finite learning rates >= 0 that float32 can hold, as `dtype`
+    (None: a float array as it is, which may be `values` itself).
+
+    A float array is checked in its own precision before it is cast (a float64 1e39 is named as
+    such, not as the inf it would become in float32), by two reductions: a 1e8-entry table costs
+    two passes over its memory and no temporary array. Only a table that fails is searched for
+    its first bad entry.
+    """
     try:
-        array = np.asarray(values, dtype=np.float64)
+        array = np.asarray(values)
+        if array.dtype.kind != "f" or array.dtype.itemsize < 4:
+            array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
             f"Argument `{name}` must be a 1-D sequence of numbers. Received: {name}={values!r}"
@@ -29,15 +38,16 @@ def _check_values(name, values):
             f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
             f"with shape {array.shape}"
         )
-    bad = np.flatnonzero(~np.isfinite(array) | (array < 0) | (array > _checks.FLOAT32_MAX))
-    if bad.size:
+    # min/max propagate NaN, so both comparisons are False for a table holding one.
+    if not (array.min() >= 0 and array.max() <= _checks.FLOAT32_MAX):
+        bad = np.flatnonzero(~np.isfinite(array) | (array < 0) | (array > _checks.FLOAT32_MAX))
         i = int(bad[0])
         raise ValueError(
             f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
             "Received: "
             f"{name}[{i}]={array[i]!r}"
         )
-    return array
+    return array if dtype is None else array.astype(dtype, copy=False)
 
 
 @export

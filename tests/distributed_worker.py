@@ -33,22 +33,30 @@ def build(keras, lr=0.1):
 
 
 def schedules(lrs):
-    """The sources that take different paths in step mode: in-graph closed form, window lookup."""
+    """The sources that take different paths in step mode: a window lookup (a keras_lrsched
+    schedule's kernel values, a table), a keras closed form computed in the step."""
+    import keras
+
     return {
-        "closed-form": lambda: lrs.Warmup(lrs.Cosine(0.2, N_STEPS, end=0.01), steps=2),
+        "keras_lrsched": lambda: lrs.Warmup(lrs.Cosine(0.2, N_STEPS, end=0.01), steps=2),
         "table": lambda: lrs.Table(np.linspace(0.2, 0.02, N_STEPS)),
+        "keras-closed-form": lambda: keras.optimizers.schedules.CosineDecay(
+            0.2, N_STEPS, alpha=0.05
+        ),
         "f(epoch, lr)": lambda: (lambda epoch, lr: lr * 0.5),
     }
 
 
 def cases(lrs):
-    """Step mode with each device path (a closed form in the step; a window variable, which a
-    table and a precomputed function share; the plateau scale variable, here with the table);
-    epoch mode with keras' f(epoch, lr) (an assign)."""
+    """Step mode with each device path (the window variable, which keras_lrsched schedules,
+    tables and precomputed functions share, written with the plateau scale folded in; a
+    closed form in the step times the plateau scale variable); epoch mode with keras'
+    f(epoch, lr) (an assign)."""
     make = schedules(lrs)
     return [
-        ("step", "closed-form", make["closed-form"]),
+        ("step", "keras_lrsched", make["keras_lrsched"]),
         ("step", "table+plateau", make["table"]),
+        ("step", "keras-closed-form+plateau", make["keras-closed-form"]),
         ("epoch", "f(epoch, lr)", make["f(epoch, lr)"]),
     ]
 

@@ -110,13 +110,25 @@ def test_step_mode_matches_an_optimizer_that_owns_the_schedule(case, window, cap
     assert float(m.optimizer.learning_rate) == pytest.approx(0.3)
 
 
+def _kernel_value(schedule):
+    """What epoch mode applies for a keras_lrsched schedule: its kernel's float64 value."""
+    return lambda e: float(schedule.table(1, e, dtype="float64")[0])
+
+
 EPOCH_CASES = {
     "f(epoch, lr)": (lambda: _recurrence, lambda: _recurrence),
     "keras_lrsched": (
         lambda: lrs.ExponentialDecay(0.2, 0.5),
-        lambda: (lambda e: float(lrs.ExponentialDecay(0.2, 0.5)(e))),
+        lambda: _kernel_value(lrs.ExponentialDecay(0.2, 0.5)),
     ),
 }
+
+
+def test_epoch_mode_applies_the_kernel_value_of_a_keras_lrsched_schedule():
+    # The value keras' callback is handed above is the formula's, in float64 (printed as such).
+    value = _kernel_value(lrs.ExponentialDecay(0.2, 0.5))
+    assert [value(e) for e in range(6)] == pytest.approx([0.2 * 0.5**e for e in range(6)],
+                                                         rel=1e-15)
 
 
 @pytest.mark.parametrize("case", list(EPOCH_CASES))
@@ -173,11 +185,14 @@ def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
 
 
 @pytest.mark.parametrize(
-    "schedule", [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed], ids=["table", "f(step)"]
+    "schedule",
+    [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed, lrs.Cosine(0.1, 10**9)],
+    ids=["table", "f(step)", "keras_lrsched"],
 )
 def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
-    # fit's params announce 250M epochs of 4 steps: the device holds one epoch's window, and a
-    # function is not precomputed for the whole run (4 GB) but a window ahead.
+    # fit's params announce 250M epochs of 4 steps: the device holds one epoch's window (and
+    # the step after it), and neither a function nor a kernel is run for the whole run (4 GB)
+    # but a window ahead.
     seen = {}
 
     class Probe(keras.callbacks.Callback):
@@ -189,8 +204,11 @@ def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
     cb = lrs.LearningRateScheduler(schedule, update="step")
     fit(m, [cb, Probe()], epochs=250_000_000)
     # Plain SGD has no slots: the largest optimizer variable is the window, one epoch long.
-    assert max(seen["sizes"]) == STEPS_PER_EPOCH
-    expected = schedule.values[:4] if isinstance(schedule, lrs.Table) else _closed_table(4)
+    assert max(seen["sizes"]) == STEPS_PER_EPOCH + 1
+    if isinstance(schedule, lrs.Schedule):
+        expected = host_values(schedule, 4)
+    else:
+        expected = _closed_table(4)
     np.testing.assert_allclose(cb.learning_rates, expected, rtol=1e-6)
 
 

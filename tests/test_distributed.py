@@ -20,6 +20,12 @@ import pytest
 
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
 TIMEOUT = 300
+STEP_AND_EPOCH_CASES = (
+    "step/keras_lrsched",
+    "step/table+plateau",
+    "step/keras-closed-form+plateau",
+    "epoch/f(epoch, lr)",
+)
 
 
 def run_worker(scenario, backend, **env):
@@ -58,7 +64,7 @@ def test_jax_data_parallel_on_two_devices_matches_one_device():
         "jax-data-parallel", "jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"
     )
     assert "2 devices" in summary
-    for case in ("step/closed-form", "step/table+plateau", "epoch/f(epoch, lr)"):
+    for case in STEP_AND_EPOCH_CASES:
         assert case in summary
 
 
@@ -66,12 +72,13 @@ def test_jax_data_parallel_on_two_devices_matches_one_device():
 def test_tf_mirrored_strategy_on_two_cpus_matches_one_device():
     summary = run_worker("tf-mirrored", "tensorflow")
     assert "2 replicas" in summary
-    for case in ("step/closed-form", "step/table+plateau", "epoch/f(epoch, lr)"):
+    for case in STEP_AND_EPOCH_CASES:
         assert case in summary
 
 
 @only_under("torch")
 def test_torch_module_wrapper_is_driven_like_any_keras_model():
     summary = run_worker("torch-wrapped", "torch")
-    for case in ("step/closed-form", "step/table", "epoch/f(epoch)", "epoch/f(epoch, lr)"):
+    for case in ("step/keras_lrsched", "step/table", "step/keras-closed-form", "epoch/f(epoch)",
+                 "epoch/f(epoch, lr)"):
         assert case in summary
