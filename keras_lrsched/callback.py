@@ -51,6 +51,7 @@ _CHECK_CHUNK = 1 << 20
 _CHECK_AHEAD_MAX = 1 << 24  # a closed form is checked this far ahead before training
 _PRECOMPUTE_MAX = 1 << 26  # a function's host table for the whole run: at most 256 MB
 _PYTHON_LOOP_MAX = 1 << 14  # below this a Python loop beats Numba's compile time
+_HOST_BLOCK = 1 << 12  # a foreign schedule is evaluated on the host this many steps at a time
 
 
 class LearningRateScheduler(keras.callbacks.Callback):
@@ -372,6 +373,8 @@ class _ScheduleSource:
         self.vectorized = True
         self.checked = (0, 0)  # the steps check_run covered
         self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
+        self.cache = (0, np.zeros(0, np.float32))  # foreign: (first step, raw float32 values)
+        self.mapped = None  # under JAX: jit(vmap(schedule)), or False when that fails
 
     def plan_epochs(self, first, count):
         """Epoch mode: compute the lr of epochs first..first+count-1 at once (one kernel call)."""
@@ -398,13 +401,19 @@ class _ScheduleSource:
     def check_run(self, start, count):
         """Check every step of the run before training starts, a chunk at a time.
 
-        A schedule that cannot take a vector of steps is checked an epoch at a time instead.
+        A schedule that cannot be evaluated on a vector of steps is checked an epoch at a time
+        instead.
         """
+        first = None
         for lo in range(start, start + count, _CHECK_CHUNK):
-            self.get(lo, min(_CHECK_CHUNK, start + count - lo), scalar_ok=False)
-            if not self.vectorized:
-                return
+            n = min(_CHECK_CHUNK, start + count - lo)
+            if self.get(lo, n, scalar_ok=False).shape[0] != n:
+                return  # no vector evaluation: each epoch is checked as it comes
+            if first is None:
+                first = self.cache
         self.checked = (start, start + count)
+        if first is not None:
+            self.cache = first  # the run's first steps are read again first
 
     def check(self, start, n):
         """Check steps start..start+n-1 unless the run check covered them."""
@@ -415,44 +424,65 @@ class _ScheduleSource:
     def get(self, start, n, scalar_ok=True):
         """The lr at steps start..start+n-1 as float32, each value checked.
 
-        A keras_lrsched schedule is evaluated by its Numba kernel (float64, rounded to float32:
-        within an ulp or so of what the float32 train step computes). Any other schedule goes
-        through keras.ops on a vector of steps padded to a power of two, so that JAX's eager
-        mode compiles a handful of shapes rather than one per epoch length.
+        A keras_lrsched schedule is evaluated by its Numba kernel (float64, rounded once to
+        float32). Any other schedule goes through keras.ops on a vector of at least
+        ``_HOST_BLOCK`` steps, padded to a power of two so that JAX's eager mode compiles a
+        handful of shapes, and the block is kept: the epoch's checks, the lr logged at its end
+        and ``learning_rates`` read it again without calling the schedule. A schedule that
+        refuses a vector (an ``ops.cond`` on the step, as in keras' ``CosineDecay`` with warmup)
+        is mapped over the steps by ``jax.vmap`` under JAX, or else called step by step.
         """
         if n <= 0:
             return np.zeros(0, dtype=np.float32)
-        if isinstance(self.schedule, Schedule):
+        if self.kernel:
             out = self.schedule.table(n, start)
             _check_block(out, start)
             return out
+        lo, values = self.cache
+        if not (lo <= start and start + n <= lo + values.shape[0]):
+            block = self._host_block(start, max(n, _HOST_BLOCK))
+            if block is None:
+                if not scalar_ok:
+                    return np.zeros(0, dtype=np.float32)
+                return np.asarray(
+                    [_as_lr(_call(self.schedule, (k,), f"step {k}"), f"step {k}")
+                     for k in range(start, start + n)],
+                    dtype=np.float32,
+                )
+            self.cache = lo, values = start, block
+        # Checked when read, not when computed: a block reaches beyond the steps asked for.
+        out = values[start - lo : start - lo + n].copy()
+        _check_block(out, start)
+        return out
+
+    def _host_block(self, start, n):
+        """A foreign schedule's raw float32 values at steps start..start+n-1, or None."""
         size = max(16, 1 << (n - 1).bit_length())
         steps = np.arange(start, start + size, dtype=np.int64)
-        out = None
         if self.vectorized:
             try:
                 out = np.asarray(ops.convert_to_numpy(self.schedule(steps)))
             except Exception:  # noqa: BLE001 - a schedule written for scalar steps only
-                self.vectorized = False
+                out = None
+            if out is not None and out.shape == ():
+                out = np.full(size, out)
+            if out is not None and out.shape == (size,) and out.dtype.kind in "fiu":
+                return out[:n].astype(np.float32)
+            self.vectorized = False
+        if keras.backend.backend() == "jax" and self.mapped is not False:
+            import jax
+
+            try:  # vmap turns ops.cond into a select: one compiled call per block shape
+                if self.mapped is None:
+                    self.mapped = jax.jit(jax.vmap(self.schedule))
+                out = np.asarray(self.mapped(steps))
+            except Exception:  # noqa: BLE001 - the plain loop names the failing step
+                self.mapped = False
             else:
-                if out.shape == ():
-                    out = np.full(n, out)
-                elif out.shape != (size,):
-                    out = None
-                else:
-                    out = out[:n]
-        if out is None or out.dtype.kind not in "fiu":
-            if not scalar_ok:
-                self.vectorized = False
-                return np.zeros(0, dtype=np.float32)
-            values = [
-                _as_lr(_call(self.schedule, (k,), f"step {k}"), f"step {k}")
-                for k in range(start, start + n)
-            ]
-            return np.asarray(values, dtype=np.float32)
-        out = out.astype(np.float32)
-        _check_block(out, start)
-        return out
+                if out.shape == (size,) and out.dtype.kind in "fiu":
+                    return out[:n].astype(np.float32)
+                self.mapped = False
+        return None
 
 
 def _check_block(values, start):

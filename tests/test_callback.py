@@ -48,6 +48,11 @@ STEP_CASES = {
         lambda lr0: keras.optimizers.schedules.CosineDecay(0.2, decay_steps=6, alpha=0.1),
         "keras-cosine",
     ),
+    "keras-CosineDecay-warmup": (  # an ops.cond on the step: refuses a vector of steps
+        lambda: _keras_warmup_cosine(),
+        lambda lr0: _keras_warmup_cosine(),
+        "keras-warmup-cosine",
+    ),
     "Table": (lambda: lrs.Table(TABLE), lambda lr0: lrs.Table(TABLE), "table"),
     "array": (lambda: np.asarray(TABLE), lambda lr0: lrs.Table(TABLE), "table"),
     "f(step)": (lambda: _closed, lambda lr0: lrs.Table(_closed_table(40)), "closed"),
@@ -57,6 +62,12 @@ STEP_CASES = {
         "recurrence",
     ),
 }
+
+
+def _keras_warmup_cosine():
+    return keras.optimizers.schedules.CosineDecay(
+        0.05, decay_steps=6, alpha=0.1, warmup_target=0.2, warmup_steps=3
+    )
 
 
 def _closed_table(n):
@@ -227,6 +238,33 @@ def test_long_runs_precompute_functions_with_numba(monkeypatch):
         source = lrs.LearningRateScheduler(_nan_from_5, update="step")._source
         with pytest.raises(ValueError, match="nan at step 5"):
             source.stepper(0, 40, None)
+
+
+class _CountsHostCalls(keras.optimizers.schedules.LearningRateSchedule):
+    """keras' CosineDecay, counting the calls on a vector of steps (host evaluations; the
+    train step calls it with a scalar step)."""
+
+    def __init__(self):
+        self.inner = keras.optimizers.schedules.CosineDecay(0.2, decay_steps=10, alpha=0.1)
+        self.vector_calls = 0
+
+    def __call__(self, step):
+        if len(keras.ops.shape(step)):
+            self.vector_calls += 1
+        return self.inner(step)
+
+
+def test_a_foreign_schedule_is_evaluated_on_the_host_once_per_run_not_per_epoch():
+    # The run check evaluates it on a vector once; the epochs' checks, the lr logged at each
+    # epoch end and learning_rates read that block again.
+    schedule = _CountsHostCalls()
+    cb = lrs.LearningRateScheduler(schedule, update="step")
+    history = fit(model(), [cb], epochs=3)
+    expected = host_values(schedule.inner, 3 * STEPS_PER_EPOCH)
+    np.testing.assert_allclose(cb.learning_rates, expected, rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"],
+                               expected[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH], rtol=1e-6)
+    assert schedule.vector_calls == 1
 
 
 def _nan_from_5(k):
