@@ -90,35 +90,42 @@ def worker(backend, args):
             self.model.optimizer.learning_rate = lr
             self.step += 1
 
+    current = {"epoch": "fit"}  # what the timed hooks are charged to
+
     class Stamps(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.begins = []
 
         def on_epoch_begin(self, epoch, logs=None):
+            current["epoch"] = epoch
             self.begins.append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            current["epoch"] = "fit"  # the train end hooks come next: per fit, not per epoch
 
     class StopAfterFirst(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             self.model.stop_training = True
 
     def timed(callback, spent):
-        """Time every hook `callback` overrides; `spent[epoch]` sums them per epoch."""
+        """Time every hook `callback` overrides; `spent[epoch]` sums them per epoch (a batch
+        hook is charged to the epoch the Stamps callback, first in the list, saw begin) and
+        `spent["fit"]` the train begin and end hooks."""
         base = keras.callbacks.Callback
-        current = {"epoch": -1}
         for name in HOOKS:
             if getattr(type(callback), name) is getattr(base, name):
-                continue  # keras skips what a callback does not override; so do we
+                continue  # not overridden: nothing of the callback's own runs there
 
             def wrapper(*a, _hook=getattr(callback, name), _name=name, **k):
-                if _name == "on_epoch_begin":
-                    current["epoch"] = a[0]
+                key = a[0] if _name in ("on_epoch_begin", "on_epoch_end") else current["epoch"]
+                if _name in ("on_train_begin", "on_train_end"):
+                    key = "fit"
                 t0 = time.perf_counter()
                 try:
                     return _hook(*a, **k)
                 finally:
-                    spent[current["epoch"]] = spent.get(current["epoch"], 0.0) + (
-                        time.perf_counter() - t0)
+                    spent[key] = spent.get(key, 0.0) + (time.perf_counter() - t0)
 
             setattr(callback, name, wrapper)
         return callback

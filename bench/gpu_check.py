@@ -8,9 +8,10 @@ Run by hand on a machine with a CUDA GPU (never a test):
 Without a GPU it says so and exits with status 0.
 
 For each backend, fit is configured for 1e8 steps (epochs x steps per epoch) and stopped after a few
-epochs. Variants: no callback; ``LearningRateScheduler(schedule, update="step")`` with a closed form
-(Warmup + SGDR: computed inside the compiled step from optimizer.iterations); the same schedule as
-a 1e8-entry float32 table (a lookup into a window variable on the device).
+epochs. Variants: no callback; ``LearningRateScheduler(schedule, update="step")`` with a keras_lrsched
+schedule (Warmup + SGDR: its Numba kernel fills a window variable on the device, one epoch at a time,
+which the compiled step indexes with optimizer.iterations); the same schedule as a 1e8-entry float32
+table the user made (the same window lookup).
 
 Checks, per variant against "none":
 * where the lr lives: the window variable's device (it must be the GPU), the optimizer's
