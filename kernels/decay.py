@@ -142,7 +142,9 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
 
 @kernel
 def fill_polynomial(out, start, initial, end, steps, power):
-    # power 1 (Linear, every Warmup): x ** 1.0 is x, but a pow call would keep the loop scalar.
+    # power 1 (Linear, every Warmup): x ** 1.0 is x, but a pow call would keep the loop scalar;
+    # powers 2, 3 and 1/2 are products and a square root, which vectorize too (x from the whole
+    # steps left: near the end, 1 - s / steps would lose x's relative precision).
     # Other powers: with t = steps - s steps left, (t / steps) ** power is taken as
     # (t0 / steps) ** power * exp(power * log(1 - j / t0)) over a chunk of steps t = t0 - j,
     # j < t0 / 64: libm's pow once per chunk, polynomials inside it. Chunks shrink with t0; under
@@ -157,6 +159,21 @@ def fill_polynomial(out, start, initial, end, steps, power):
             for i in range(lo, hi):
                 s = min(start + i, steps)
                 out[i] = (initial - end) * (1.0 - ratio(float(s), fsteps, inv)) + end
+            lo = hi
+        elif power == 2.0:
+            for i in range(lo, hi):
+                x = float(steps - min(start + i, steps)) * inv
+                out[i] = (initial - end) * (x * x) + end
+            lo = hi
+        elif power == 3.0:
+            for i in range(lo, hi):
+                x = float(steps - min(start + i, steps)) * inv
+                out[i] = (initial - end) * (x * x * x) + end
+            lo = hi
+        elif power == 0.5:
+            for i in range(lo, hi):
+                x = float(steps - min(start + i, steps)) * inv
+                out[i] = (initial - end) * math.sqrt(x) + end
             lo = hi
         while lo < hi:
             t0 = steps - min(start + lo, steps)
