@@ -2,12 +2,12 @@
 
 Run by hand (never a test):
 
-    python bench/bench_callback.py            # jax, tensorflow, torch; 7 rounds
+    python bench/bench_callback.py            # jax, tensorflow, torch; 9 rounds
     python bench/bench_callback.py --quick    # fewer epochs, 3 rounds
 
 A small MLP (32 -> 64 -> 64 -> 1, batch 64, 200 steps per epoch, SGD) on random data, each backend in
 its own subprocess (KERAS_BACKEND is fixed at import); every variant is fitted once before timing.
-Variants, run round-robin within a backend:
+Variants, run round-robin within a backend, in a new random order every round:
 
   none          no callback, SGD with a float lr;
   owned         no callback, the optimizer owns the step schedule (SGD(learning_rate=schedule)):
@@ -42,6 +42,7 @@ Writes bench/results/callback.md and callback.json (with --out DIR elsewhere).
 """
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -173,13 +174,17 @@ def worker(backend, args):
     ratios = {v: [] for v in args.variants}
     extra = {v: [] for v in args.variants}
     hooks = {v: [] for v in args.variants}
+    order = np.random.default_rng(1)
     for _ in range(args.rounds):
         this_round = {}
-        for variant in args.variants:
+        # A fresh order every round: no variant always follows the same one, or runs first.
+        for variant in order.permutation(args.variants):
+            variant = str(variant)
             model = model_for(variant)
             stamps = Stamps()
             spent = {}
             cbs = [timed(cb, spent) for cb in callbacks_for(variant, spe * epochs)]
+            gc.collect()  # the garbage of the previous fit is not collected during this one
             model.fit(x, y, batch_size=BATCH, epochs=epochs, callbacks=[stamps] + cbs, verbose=0,
                       shuffle=False)
             durations = np.diff(stamps.begins)[1:]  # drop the compile epoch
@@ -296,7 +301,7 @@ def main():
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS))
     ap.add_argument("--steps-per-epoch", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--run-lengths", type=int, nargs="*", default=[10**4, 10**8])
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)

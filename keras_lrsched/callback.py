@@ -434,11 +434,11 @@ class _ScheduleSource:
         """
         if n <= 0:
             return np.zeros(0, dtype=np.float32)
-        if self.kernel:
-            out = self.schedule.table(n, start)
-            _check_block(out, start)
-            return out
         lo, values = self.cache
+        if self.kernel and not (lo <= start and start + n <= lo + values.shape[0]):
+            # Exactly the steps asked for (a kernel is fast); kept, as a window's values are
+            # read again for the lr logged at the epoch's end.
+            self.cache = lo, values = start, self.schedule.table(n, start)
         if not (lo <= start and start + n <= lo + values.shape[0]):
             block = self._host_block(start, max(n, _HOST_BLOCK))
             if block is None:
@@ -741,11 +741,21 @@ class _Group:
         self.window = self.start = self.scale = self.epoch_lr = None
         self.stepper = None
         self.it0 = 0  # iterations when the current epoch began
+        self.it_end = None  # iterations when the previous epoch ended (this fit)
         self.epoch_values = None  # epoch mode: the lr applied this epoch
         self.last_applied = None  # float32 value of the latest update's lr
 
     def iterations(self):
         return _host_int(self.leaf.iterations)
+
+    def iterations_at_epoch_begin(self):
+        """The step count, as read at the previous epoch's end if there was one this fit.
+
+        Nothing trains between an epoch's end and the next one's begin: one device read per
+        epoch instead of two.
+        """
+        known, self.it_end = self.it_end, None
+        return known if known is not None else self.iterations()
 
 
 class _Run:
@@ -921,7 +931,7 @@ class _Run:
         scale = self._scale()
         self.epoch_scale = scale
         for i, (g, value) in enumerate(zip(self.groups, base)):
-            g.it0 = g.iterations()
+            g.it0 = g.iterations_at_epoch_begin()
             lr = value * scale if self.cb.plateau is not None else value
             if g.lr_var is not None:
                 g.leaf.learning_rate = lr
@@ -937,7 +947,7 @@ class _Run:
         self.epoch_scale = scale
         span = self.window if self.check_batches else int(self.steps)
         for g in self.groups:
-            g.it0 = g.iterations()
+            g.it0 = g.iterations_at_epoch_begin()
             if g.window is not None:
                 self._write_window(g, g.it0, g.stepper.get(g.it0, self.size), scale)
             else:
@@ -980,7 +990,7 @@ class _Run:
     def epoch_end(self, epoch, logs):
         scale = self.epoch_scale
         for i, g in enumerate(self.groups):
-            it_end = g.iterations()
+            it_end = g.it_end = g.iterations()
             n = max(it_end - g.it0, 0)
             if self.step_mode:
                 if i == 0:
@@ -1083,7 +1093,7 @@ def _torch_window_getter(leaf, window, start, size):
 
     Torch runs the train step eagerly, so this runs at every update: three keras.ops calls
     (each converting and checking its arguments) cost ~60 us per step on a CPU core, the same
-    three torch ops ~15 us. No host sync: the index never leaves the device.
+    three torch ops ~6-15 us. No host sync: the index never leaves the device.
     """
     import torch
 
@@ -1091,8 +1101,10 @@ def _torch_window_getter(leaf, window, start, size):
         step = leaf.iterations  # a Variable, or a tensor under gradient accumulation
         if isinstance(step, keras.Variable):
             step = step.value
-        index = torch.clamp(step - start.value, 0, size - 1)
-        return window.value[index]
+        index = torch.clamp(step - start.value, 0, size - 1).long()  # keras counts in int32
+        # torch.take, not window[index]: indexing with a 0-d integer tensor reads it on the host,
+        # a CUDA sync per step (pytorch/pytorch#105641).
+        return torch.take(window.value, index)
 
     return current_learning_rate
 
