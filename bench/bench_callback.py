@@ -196,6 +196,8 @@ def worker(backend, args):
             ratios[variant].append(this_round[variant] / this_round["none"])
             extra[variant].append(this_round[variant] - this_round["none"])
 
+    paired = paired_in_step(keras, args, model_for, callbacks_for, x, y)
+
     # First epoch vs the length of the run (each measured 3 times, interleaved).
     first = {}
     for _ in range(3):
@@ -220,14 +222,81 @@ def worker(backend, args):
         "ratio_rounds": ratios,
         "first_epoch_s": {k: float(np.median(v)) for k, v in first.items()},
         "first_epoch_all_s": first,
+        "in_step": paired,
     }
+
+
+IN_STEP = ("owned", "ours-step", "ours-table", "ours-keras")
+
+
+def paired_in_step(keras, args, model_for, callbacks_for, x, y):
+    """What a variant costs inside the train step, measured in short interleaved blocks.
+
+    This machine's speed drifts by 2x over seconds, so whole fits run one after the other cannot
+    resolve a few percent. Here each variant's model is set up once (a callback is installed by
+    calling its train-begin and epoch-begin hooks, as fit would), then blocks of
+    `train_on_batch` calls run in rotation: none, owned, ours-step, ..., none, owned, ...; a
+    rotation takes well under a second. The cost is the median over rotations of a variant's
+    block time over the mean of the two `none` blocks around it. train_on_batch runs the same
+    compiled train function as fit, plus a host round trip per call that every variant pays
+    alike (it dilutes a ratio a little: the microseconds per step are the number to read).
+    """
+    variants = [v for v in IN_STEP if v in args.variants]
+    if not variants:
+        return {}
+    xb, yb = x[:BATCH], y[:BATCH]
+    block, rotations = args.block, args.rotations
+    calls = block * rotations + 1
+    setups = {}
+    for variant in ["none", *variants]:
+        model = model_for(variant)
+        model.train_on_batch(xb, yb)  # builds the model and the optimizer
+        cbs = callbacks_for(variant, calls + 1)
+        for cb in cbs:
+            cb.set_model(model)
+            cb.set_params({"epochs": 1, "steps": calls, "verbose": 0})
+            cb.on_train_begin()
+            cb.on_epoch_begin(0)
+        for _ in range(block):  # compile and warm up
+            model.train_on_batch(xb, yb)
+        setups[variant] = (model, cbs)
+
+    def run_block(variant):
+        model = setups[variant][0]
+        t0 = time.perf_counter()
+        for _ in range(block):
+            model.train_on_batch(xb, yb)
+        return time.perf_counter() - t0
+
+    times = {v: [] for v in ["none", *variants]}
+    for _ in range(rotations - 1):
+        for variant in ["none", *variants]:
+            times[variant].append(run_block(variant))
+    times["none"].append(run_block("none"))
+    none = np.asarray(times["none"])
+    out = {"none_us": float(np.median(none) / block * 1e6), "block": block,
+           "rotations": rotations}
+    for variant in variants:
+        t = np.asarray(times[variant])
+        around = 0.5 * (none[:-1] + none[1:])
+        ratio = t / around
+        out[variant] = {
+            "ratio": float(np.median(ratio)),
+            "ratio_iqr": [float(np.percentile(ratio, 25)), float(np.percentile(ratio, 75))],
+            "extra_us": float(np.median(t - around) / block * 1e6),
+        }
+    for variant, (_, cbs) in setups.items():
+        for cb in cbs:
+            cb.on_train_end()
+    return out
 
 
 def call_worker(backend, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", backend,
            "--steps-per-epoch", str(args.steps_per_epoch), "--epochs", str(args.epochs),
            "--rounds", str(args.rounds), "--variants", *args.variants,
-           "--run-lengths", *map(str, args.run_lengths)]
+           "--run-lengths", *map(str, args.run_lengths),
+           "--block", str(args.block), "--rotations", str(args.rotations)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
@@ -278,6 +347,48 @@ def report(res, info, args):
                  for v in args.variants]
         add(f"| {backend} | hooks | " + " | ".join(cells) + " |")
     add("")
+    first = next((r for r in res["backends"].values() if r and r.get("in_step")), None)
+    if first:
+        p = first["in_step"]
+        cols = [v for v in IN_STEP if v in p]
+        add(f"Inside the train step, paired: blocks of {p['block']} `train_on_batch` calls in "
+            f"rotation (none, {', '.join(cols)}, none, ...), {p['rotations']} rotations; x none "
+            "= median over rotations of a block's time over the mean of the `none` blocks on "
+            "either side [interquartile range], and the extra microseconds per step.")
+        add("")
+        add("| backend | none (us per call) | " + " | ".join(cols) + " |")
+        add("|---" * (len(cols) + 2) + "|")
+        for backend, r in res["backends"].items():
+            if not r or not r.get("in_step"):
+                continue
+            q = r["in_step"]
+            cells = [f"**{q[v]['ratio']:.3f}x** [{q[v]['ratio_iqr'][0]:.2f}, "
+                     f"{q[v]['ratio_iqr'][1]:.2f}], {q[v]['extra_us']:+.1f} us" for v in cols]
+            add(f"| {backend} | {q['none_us']:.0f} | " + " | ".join(cells) + " |")
+        add("")
+        add("Put together (the way the goals read, with the parts measured precisely): x none of a "
+            f"{args.steps_per_epoch}-step epoch = 1 + (extra us per step x steps + hook ms per "
+            "epoch) / the `none` epoch's median time.")
+        add("")
+        add("| backend | none epoch (ms) | ours-epoch (goal <= 1.02x) | ours-step (goal <= 1.05x) "
+            "| ours-table | keras (its own callback) |")
+        add("|---|---|---|---|---|---|")
+        for backend, r in res["backends"].items():
+            if not r or not r.get("in_step"):
+                continue
+            q, epoch_ms = r["in_step"], r["epoch_s_none"] * 1e3
+
+            def est(variant, in_step=None):
+                if variant not in r["hook_s_per_epoch"] or (in_step and in_step not in q):
+                    return "—"
+                extra_ms = q[in_step]["extra_us"] * args.steps_per_epoch / 1e3 if in_step else 0.0
+                hooks_ms = r["hook_s_per_epoch"][variant] * 1e3
+                return f"{1.0 + (extra_ms + hooks_ms) / epoch_ms:.3f}x"
+
+            add(f"| {backend} | {epoch_ms:.1f} | {est('ours-epoch')} | "
+                f"{est('ours-step', 'ours-step')} | {est('ours-table', 'ours-table')} | "
+                f"{est('keras')} |")
+        add("")
     add("First epoch (fit() to return, stopped after epoch 1: precompute/check, trace, compile, 100 steps), "
         "seconds (median of 3), for runs configured to "
         + " vs ".join(f"{n:.0e}" for n in args.run_lengths) + " steps:")
@@ -303,6 +414,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--run-lengths", type=int, nargs="*", default=[10**4, 10**8])
+    ap.add_argument("--block", type=int, default=20, help="train_on_batch calls per block")
+    ap.add_argument("--rotations", type=int, default=150, help="rotations of the paired blocks")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -312,7 +425,7 @@ def main():
         print("RESULT " + json.dumps(worker(args.worker, args)))
         return
     if args.quick:
-        args.epochs, args.rounds = 4, 3
+        args.epochs, args.rounds, args.rotations = 4, 3, 30
     sys.path.insert(0, HERE)
     from bench_tables import machine
 

@@ -52,6 +52,7 @@ _CHECK_AHEAD_MAX = 1 << 24  # a closed form is checked this far ahead before tra
 _PRECOMPUTE_MAX = 1 << 26  # a function's host table for the whole run: at most 256 MB
 _PYTHON_LOOP_MAX = 1 << 14  # below this a Python loop beats Numba's compile time
 _HOST_BLOCK = 1 << 12  # a foreign schedule is evaluated on the host this many steps at a time
+_EPOCH_PLAN_MAX = 1 << 16  # epoch mode: a kernel schedule's epochs computed at the first one
 
 
 class LearningRateScheduler(keras.callbacks.Callback):
@@ -85,10 +86,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
     ``logs["learning_rate_<name>"]``, as keras does. Swap the import and History, verbose output
     and weights stay the same. Unlike keras' callback this one also drives an optimizer built
     with a ``LearningRateSchedule`` (keras' raises TypeError: "not settable"). A keras_lrsched
-    schedule is evaluated by its Numba kernel in float64, for every epoch of the fit in one call
-    at its first epoch (each value checked when its epoch begins); the lr set, and printed, is
-    that float64 value, as with a Python function. Any other keras schedule is called with the
-    epoch.
+    schedule is evaluated by its Numba kernel in float64, for every epoch of the fit (up to
+    65536) in one call at its first epoch, each value checked when its epoch begins; the lr
+    set, and printed, is that float64 value, as with a Python function. Any other keras
+    schedule is called with the epoch.
 
     **Step mode** computes the lr inside the compiled train step, so it is applied at every
     update on every backend with no per-batch host work. JAX's trainer keeps the variables in a
@@ -377,8 +378,13 @@ class _ScheduleSource:
         self.mapped = None  # under JAX: jit(vmap(schedule)), or False when that fails
 
     def plan_epochs(self, first, count):
-        """Epoch mode: compute the lr of epochs first..first+count-1 at once (one kernel call)."""
+        """Epoch mode: compute the lr of epochs first..first+count-1 at once (one kernel call).
+
+        At most ``_EPOCH_PLAN_MAX`` of them: fit(epochs=10**9) stopped early must not allocate
+        8 GB. An epoch past the plan costs a kernel call of its own (microseconds).
+        """
         if self.kernel and count:
+            count = min(count, _EPOCH_PLAN_MAX)
             self.epochs = (first, self.schedule.table(count, first, dtype="float64"))
 
     def epoch_value(self, epoch, current_lr):

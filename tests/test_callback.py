@@ -223,6 +223,37 @@ def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
     np.testing.assert_allclose(cb.learning_rates, expected, rtol=1e-6)
 
 
+def test_epoch_mode_checks_a_kernel_value_when_its_epoch_begins():
+    # 0.1 * 1e10**epoch is 1e39 at epoch 4, beyond float32. The values are computed for every
+    # epoch at epoch 0, but epochs 0..3 train, as with keras' callback, and the error names
+    # epoch 4 before its lr is set.
+    trained = []
+
+    class Trained(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            trained.append(epoch)
+
+    m = model()
+    cb = lrs.LearningRateScheduler(lrs.ExponentialDecay(0.1, decay_rate=1e10))
+    with pytest.raises(ValueError, match="epoch 4"):
+        fit(m, [cb, Trained()], epochs=6)
+    assert trained == [0, 1, 2, 3]
+    assert float(m.optimizer.learning_rate) == pytest.approx(1e29, rel=1e-6)
+
+
+def test_epoch_mode_plans_a_bounded_number_of_epochs():
+    # fit(epochs=10**9) stopped after one epoch: the kernel computes 65536 epochs, not 8 GB.
+    class StopNow(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    schedule = lrs.Cosine(0.1, steps=10**9)
+    cb = lrs.LearningRateScheduler(schedule)
+    history = fit(model(), [cb, StopNow()], epochs=10**9)
+    assert cb._source.epochs[1].shape == (1 << 16,)
+    assert history.history["learning_rate"] == [pytest.approx(0.1)]
+
+
 def test_long_runs_precompute_functions_with_numba(monkeypatch):
     # Past 2**14 steps a function's table comes from lrs.precompute (Numba); shorter ones from a
     # plain Python loop. Both give the same values and name the same bad step.
