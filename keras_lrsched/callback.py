@@ -129,8 +129,9 @@ class LearningRateScheduler(keras.callbacks.Callback):
     the step once, and nothing is retraced when the window or the scale changes.
 
     **Saving.** The optimizer's config is never touched: a ``.keras`` file written during
-    ``fit`` (``ModelCheckpoint``) holds the optimizer's own float lr, kept equal to the last lr
-    applied, or its own schedule. It holds no table, its weights hold the optimizer's usual
+    ``fit`` (``ModelCheckpoint``) holds the optimizer's own float lr, equal to the last lr
+    applied (in step mode it is written when the optimizer is saved or its config is read, not
+    at every epoch), or its own schedule. It holds no table, its weights hold the optimizer's usual
     variables and nothing run-length, and it loads without ``custom_objects`` (and without
     keras_lrsched when the optimizer had a float lr). The callback's state (plateau scale,
     best, wait and cooldown; the last value a recurrence returned) is a small extra group next
@@ -844,13 +845,20 @@ class _Run:
                     leaf, source.in_graph, g.window, g.start, g.scale, self.size
                 )
             g.overridden = True
-        if self.hidden:
+        if self.hidden or self.step_mode:
             for opt in _all_optimizers(self.optimizer):
+                # Step mode writes the optimizer's own lr variable only when something reads
+                # it (a save, its config), not at every epoch end: under JAX each write costs
+                # ~0.2 ms of a busy epoch.
+                if self.step_mode:
+                    opt.get_config = _synced_config(self, opt)
+                    self.saver_overrides.append(opt)
                 if type(opt).save_own_variables is not _BASE_SAVE:
                     continue  # an optimizer with its own format: left alone
                 opt.save_own_variables = _saver(self, opt)
                 opt.load_own_variables = _loader(self, opt)
-                self.saver_overrides.append(opt)
+                if not self.step_mode:
+                    self.saver_overrides.append(opt)
         setattr(self.optimizer, _INSTALL_ATTR, self)
         if any(g.overridden for g in self.groups):
             # The compiled step must see the installed lr: rebuild it once for this fit.
@@ -863,7 +871,7 @@ class _Run:
             # optimizer.variables by position: write it back now, with our variables still in.
             sync()
         for opt in self.saver_overrides:
-            for name in ("save_own_variables", "load_own_variables"):
+            for name in ("save_own_variables", "load_own_variables", "get_config"):
                 if name in vars(opt):
                     delattr(opt, name)
         self.saver_overrides = []
@@ -1006,8 +1014,6 @@ class _Run:
                     g.last_applied = _scaled(last, scale, self.cb.plateau)[0]
                     if isinstance(self.cb._source, _FunctionSource) and g.stepper.arity == 2:
                         self.cb._state.last_lrs[i] = float(last[0])
-                    if g.lr_var is not None:
-                        g.lr_var.assign(float(g.last_applied))
                 logged = g.last_applied
                 if logged is None:
                     nxt = g.stepper.get(it_end, 1)
@@ -1117,6 +1123,16 @@ def _torch_window_getter(leaf, window, start, size):
 
 def _visible(run, opt):
     return [v for v in opt.variables if id(v) not in run.hidden]
+
+
+def _synced_config(run, opt):
+    original = type(opt).get_config
+
+    def get_config():
+        run.sync_lr_variables()
+        return original(opt)
+
+    return get_config
 
 
 def _saver(run, opt):

@@ -38,7 +38,15 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "schedule", [lrs.Table(LONG_TABLE), _recurrence], ids=["table", "f(step, lr)"]
+    "schedule",
+    [
+        lrs.Table(LONG_TABLE),
+        _recurrence,
+        lrs.Cosine(0.2, 10),
+        # computed in the step: the callback adds no variable, yet the file holds the last lr
+        keras.optimizers.schedules.CosineDecay(0.2, decay_steps=10, alpha=0.1),
+    ],
+    ids=["table", "f(step, lr)", "keras_lrsched", "keras-closed-form"],
 )
 def test_checkpoint_during_step_mode_is_small_and_plain_keras(schedule, reference, tmp_path):
     reference_path, reference_shapes = reference
