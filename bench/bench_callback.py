@@ -34,6 +34,12 @@ epoch is reported (ms per epoch, median over epochs 2.. of every round). It is w
 callback's own Python costs, free of the training's noise; the step-time ratios above also hold
 what a variant costs inside the compiled step.
 
+In-step cost, two ways. Paired: blocks of train_on_batch calls, each variant's model in rotation
+with a `none` model (see paired_in_step); it covers every in-step variant but train_on_batch's
+own host round trip makes it noisy. The lookup alone (see lookup_cost): the window lookup timed
+where it runs, precise to a fraction of a microsecond. The goals are then read off the parts:
+1 + (lookup per step x steps + hook time per epoch) / the `none` epoch.
+
 First-epoch time vs run length: fit is configured for 1e4 and for 1e8 steps (epochs x 100 steps)
 and stopped after its first epoch; the time from fit() to its return is reported, median of 3
 (none, ours-step, ours-table; the 1e8-step table is built before fit, it is the user's array).
@@ -197,6 +203,7 @@ def worker(backend, args):
             extra[variant].append(this_round[variant] - this_round["none"])
 
     paired = paired_in_step(keras, args, model_for, callbacks_for, x, y)
+    lookup = lookup_cost(keras)
 
     # First epoch vs the length of the run (each measured 3 times, interleaved).
     first = {}
@@ -223,10 +230,98 @@ def worker(backend, args):
         "first_epoch_s": {k: float(np.median(v)) for k, v in first.items()},
         "first_epoch_all_s": first,
         "in_step": paired,
+        "lookup": lookup,
     }
 
 
 IN_STEP = ("owned", "ours-step", "ours-table", "ours-keras")
+
+
+def lookup_cost(keras, size=201, n=20000, repeats=7):
+    """What the window lookup adds to one step, timed where it runs, in microseconds.
+
+    JAX and TensorFlow: a compiled loop of n steps, each updating a 4096-float vector by
+    lr * g, with lr a traced scalar or looked up in the window at the loop's step counter
+    (the lookup's own ops: subtract, clip, gather); the difference per step. Torch: the
+    callback's own lookup function, called eagerly as each step calls it.
+    """
+    from keras import ops
+
+    import keras_lrsched.callback as callback
+
+    backend = keras.backend.backend()
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(4096).astype("float32")
+    window = rng.random(size).astype("float32")
+
+    def best(fn):
+        """The fastest of `repeats` runs: what the machine's noise only ever adds to."""
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.min(times))
+
+    if backend == "torch":
+        optimizer = keras.optimizers.SGD(0.01)
+        optimizer.build([keras.Variable(g)])
+        win = optimizer.add_variable((size,), initializer="zeros", dtype="float32", name="w")
+        start = optimizer.add_variable((), initializer="zeros",
+                                       dtype=optimizer.iterations.dtype, name="s")
+        getter = callback._step_getter(optimizer, None, win, start, None, size)
+
+        def calls():
+            for _ in range(n // 10):
+                getter()
+
+        plain = optimizer.learning_rate
+        return {"lookup_us": best(calls) / (n // 10) * 1e6,
+                "how": "the callback's torch lookup, eager, per call",
+                "plain_variable_us": best(lambda: [plain for _ in range(n // 10)]) / (n // 10) * 1e6}
+
+    def body(lookup, win, start, lr0, gv):
+        def step(i, w):
+            if lookup:
+                lr = ops.take(win, ops.clip(ops.subtract(i, start), 0, size - 1))
+            else:
+                lr = lr0
+            return w - lr * gv
+        return step
+
+    if backend == "jax":
+        import jax
+
+        def compiled(lookup):
+            def run(w, win, start, lr0, gv):
+                return jax.lax.fori_loop(0, n, body(lookup, win, start, lr0, gv), w)
+            fn = jax.jit(run)
+            args = (g, window, np.int32(0), np.float32(0.01), g)
+            return lambda: jax.block_until_ready(fn(*args))
+    else:
+        import tensorflow as tf
+
+        def compiled(lookup):
+            @tf.function(jit_compile=False)
+            def run(w, win, start, lr0, gv):
+                step = body(lookup, win, start, lr0, gv)
+                _, w = tf.while_loop(lambda i, w: i < n, lambda i, w: (i + 1, step(i, w)),
+                                     (tf.constant(0, tf.int64), w))
+                return w
+            args = (tf.constant(g), tf.constant(window), tf.constant(0, tf.int64),
+                    tf.constant(0.01), tf.constant(g))
+            return lambda: run(*args).numpy()
+
+    runs = {True: compiled(True), False: compiled(False)}
+    times = {True: [], False: []}
+    for _ in range(5):  # alternated, so that both see the same stretch of the machine's speed
+        for lookup, fn in runs.items():
+            times[lookup].append(best(fn))
+    with_lookup, without = min(times[True]), min(times[False])
+    return {"lookup_us": (with_lookup - without) / n * 1e6,
+            "how": f"a compiled loop of {n} steps, with and without the lookup",
+            "step_us_without": without / n * 1e6}
 
 
 def paired_in_step(keras, args, model_for, callbacks_for, x, y):
@@ -366,28 +461,37 @@ def report(res, info, args):
                      f"{q[v]['ratio_iqr'][1]:.2f}], {q[v]['extra_us']:+.1f} us" for v in cols]
             add(f"| {backend} | {q['none_us']:.0f} | " + " | ".join(cells) + " |")
         add("")
-        add("Put together (the way the goals read, with the parts measured precisely): x none of a "
-            f"{args.steps_per_epoch}-step epoch = 1 + (extra us per step x steps + hook ms per "
-            "epoch) / the `none` epoch's median time.")
+        add("The window lookup alone, timed where it runs (JAX, TensorFlow: a compiled loop "
+            "of 20000 steps with and without it, the fastest of 5 alternated rounds of 7; torch: "
+            "the callback's own lookup, called eagerly as each step calls it), us per step:")
+        add("")
+        add("| backend | lookup (us per step) | how |")
+        add("|---|---|---|")
+        for backend, r in res["backends"].items():
+            if r and r.get("lookup"):
+                add(f"| {backend} | {r['lookup']['lookup_us']:+.2f} | {r['lookup']['how']} |")
+        add("")
+        add("Put together (the way the goals read, from the parts measured precisely): x none of "
+            f"a {args.steps_per_epoch}-step epoch = 1 + (lookup us per step, 0 where it measured "
+            "below 0, x steps + hook ms per epoch) / the `none` epoch's median time.")
         add("")
         add("| backend | none epoch (ms) | ours-epoch (goal <= 1.02x) | ours-step (goal <= 1.05x) "
             "| ours-table | keras (its own callback) |")
         add("|---|---|---|---|---|---|")
         for backend, r in res["backends"].items():
-            if not r or not r.get("in_step"):
+            if not r or not r.get("lookup"):
                 continue
-            q, epoch_ms = r["in_step"], r["epoch_s_none"] * 1e3
+            epoch_ms = r["epoch_s_none"] * 1e3
+            per_step_ms = max(r["lookup"]["lookup_us"], 0.0) * args.steps_per_epoch / 1e3
 
-            def est(variant, in_step=None):
-                if variant not in r["hook_s_per_epoch"] or (in_step and in_step not in q):
+            def est(variant, in_step):
+                if variant not in r["hook_s_per_epoch"]:
                     return "—"
-                extra_ms = q[in_step]["extra_us"] * args.steps_per_epoch / 1e3 if in_step else 0.0
                 hooks_ms = r["hook_s_per_epoch"][variant] * 1e3
-                return f"{1.0 + (extra_ms + hooks_ms) / epoch_ms:.3f}x"
+                return f"{1.0 + ((per_step_ms if in_step else 0.0) + hooks_ms) / epoch_ms:.3f}x"
 
-            add(f"| {backend} | {epoch_ms:.1f} | {est('ours-epoch')} | "
-                f"{est('ours-step', 'ours-step')} | {est('ours-table', 'ours-table')} | "
-                f"{est('keras')} |")
+            add(f"| {backend} | {epoch_ms:.1f} | {est('ours-epoch', False)} | "
+                f"{est('ours-step', True)} | {est('ours-table', True)} | {est('keras', False)} |")
         add("")
     add("First epoch (fit() to return, stopped after epoch 1: precompute/check, trace, compile, 100 steps), "
         "seconds (median of 3), for runs configured to "
