@@ -115,7 +115,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
     by each backend differs from one backend to another, and from a scalar to a vector
     evaluation, by an ulp or more (2.6e-6 relative, measured near the end of a cosine). And the
     step pays one gather whatever the schedule: a ``Warmup(CosineRestarts)`` computed eagerly
-    in every torch step cost 0.86 ms on a CPU core, its lookup 15 us (``bench/``).
+    in every torch step cost 0.7-0.9 ms on a CPU core, its lookup 7-15 us (``bench/``).
 
     A function is computed on the host for every step of the run (``epochs * steps`` from fit's
     params; a Numba-compiled ``precompute`` past 16384 steps, a plain loop below that, where
