@@ -7,9 +7,11 @@ How it hooks into Keras 3 (the public surface offers no way to compute the lr in
   property, and every update, read through it; the optimizer's ``_learning_rate`` (its float
   variable or its schedule), and so its config, stay untouched;
 * the variables it needs in the step come from ``optimizer.add_variable`` and leave through
-  ``optimizer._untrack_variable`` at the end of fit. While they exist, instance attributes
-  ``save_own_variables``/``load_own_variables`` save and load the optimizer's other variables
-  exactly as keras does, so files stay interchangeable with models that never saw the callback;
+  ``optimizer._untrack_variable`` at the end of fit. While they exist, and throughout a
+  step-mode fit, instance attributes ``save_own_variables``/``load_own_variables`` save and
+  load the optimizer's other variables exactly as keras does, so files stay interchangeable
+  with models that never saw the callback; in step mode they, and an instance ``get_config``,
+  first write the lr of the latest update into the optimizer's own lr variable;
 * the state that must survive a restart is a ``KerasSaveable`` attribute of the optimizer,
   attached in ``set_model`` (before any callback's ``on_train_begin``, so ``BackupAndRestore``
   loads into it wherever it stands in the list).
@@ -110,8 +112,11 @@ class LearningRateScheduler(keras.callbacks.Callback):
 
     Why a keras_lrsched schedule is looked up rather than computed in the step: its window is
     filled by its Numba kernel (float64, rounded once to float32), so the lr of every update is
-    the same float32 on JAX, TensorFlow and Torch, on CPU or GPU, and equals
-    ``schedule.table()`` and ``learning_rates`` bit for bit; a closed form computed in float32
+    the same float32 on JAX, TensorFlow and Torch, on CPU or GPU (a foreign keras schedule
+    inside a ``Warmup`` or ``Join`` is evaluated by the backend's keras.ops on the host), is
+    what ``learning_rates`` reports, and is ``schedule.table()``'s value (a few kernels split
+    long tables in chunks counted from their first step, which can move a float64 last bit
+    and, rarely, a float32 one); a closed form computed in float32
     by each backend differs from one backend to another, and from a scalar to a vector
     evaluation, by an ulp or more (2.6e-6 relative, measured near the end of a cosine). And the
     step pays one gather whatever the schedule: a ``Warmup(CosineRestarts)`` computed eagerly
@@ -131,7 +136,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
     **Saving.** The optimizer's config is never touched: a ``.keras`` file written during
     ``fit`` (``ModelCheckpoint``) holds the optimizer's own float lr, equal to the last lr
     applied (in step mode it is written when the optimizer is saved or its config is read, not
-    at every epoch), or its own schedule. It holds no table, its weights hold the optimizer's usual
+    at every epoch, unless the optimizer saves its variables its own way), or its own schedule. It holds no table, its weights hold the optimizer's usual
     variables and nothing run-length, and it loads without ``custom_objects`` (and without
     keras_lrsched when the optimizer had a float lr). The callback's state (plateau scale,
     best, wait and cooldown; the last value a recurrence returned) is a small extra group next
@@ -370,12 +375,13 @@ class _ScheduleSource:
 
     def __init__(self, schedule):
         self.schedule = schedule
-        self.kernel = isinstance(schedule, Schedule)
+        # A Schedule subclass of the user's without a kernel (_fill) is handled as foreign.
+        self.kernel = isinstance(schedule, Schedule) and type(schedule)._fill is not Schedule._fill
         self.in_graph = None if self.kernel else schedule
         self.vectorized = True
         self.checked = (0, 0)  # the steps check_run covered
         self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
-        self.cache = (0, np.zeros(0, np.float32))  # foreign: (first step, raw float32 values)
+        self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
         self.mapped = None  # under JAX: jit(vmap(schedule)), or False when that fails
 
     def plan_epochs(self, first, count):
@@ -384,23 +390,29 @@ class _ScheduleSource:
         At most ``_EPOCH_PLAN_MAX`` of them: fit(epochs=10**9) stopped early must not allocate
         8 GB. An epoch past the plan costs a kernel call of its own (microseconds).
         """
+        self.epochs = (first, np.zeros(0))
         if self.kernel and count:
             count = min(count, _EPOCH_PLAN_MAX)
-            self.epochs = (first, self.schedule.table(count, first, dtype="float64"))
+            try:
+                self.epochs = (first, self.schedule.table(count, first, dtype="float64"))
+            except Exception:  # noqa: BLE001 - a foreign child failing later: per epoch below
+                pass
 
     def epoch_value(self, epoch, current_lr):
         where = f"epoch {epoch}"
         if self.kernel:
             first, values = self.epochs
             if not first <= epoch < first + values.shape[0]:
-                self.plan_epochs(epoch, 1)
-                first, values = self.epochs
+                first, values = epoch, _call(
+                    lambda: self.schedule.table(1, epoch, dtype="float64"), (), where
+                )
             # Checked here, not when planned: a bad value stops training at its own epoch.
             return _as_lr(float(values[epoch - first]), where)
         return _as_lr(_call(self.schedule, (epoch,), where), where)
 
     def stepper(self, start, count, lr_prev):
-        self.checked = (0, 0)
+        # A new fit: nothing computed for an earlier one is reused (its schedule may have changed).
+        self.checked, self.cache, self.mapped = (0, 0), (0, np.zeros(0, np.float32)), None
         if count:
             self.check_run(start, min(count, _CHECK_AHEAD_MAX))
         return self
@@ -1021,6 +1033,9 @@ class _Run:
                     g.last_applied = _scaled(last, scale, self.cb.plateau)[0]
                     if isinstance(self.cb._source, _FunctionSource) and g.stepper.arity == 2:
                         self.cb._state.last_lrs[i] = float(last[0])
+                    if g.lr_var is not None and type(g.leaf).save_own_variables is not _BASE_SAVE:
+                        # saves its variables its own way, past our sync: kept current here
+                        g.lr_var.assign(float(g.last_applied))
                 logged = g.last_applied
                 if logged is None:
                     nxt = g.stepper.get(it_end, 1)
@@ -1058,10 +1073,13 @@ class _Run:
             if g.lr_var is None or g.stepper is None:
                 continue
             k = g.iterations()
-            if k <= g.it0:
+            if k > g.it0:
+                value = _scaled(g.stepper.get(k - 1, 1), self.epoch_scale, self.cb.plateau)[0]
+            elif g.last_applied is not None:  # no update yet this epoch: the previous one's
+                value = g.last_applied
+            else:
                 continue
-            value = _scaled(g.stepper.get(k - 1, 1), self.epoch_scale, self.cb.plateau)
-            g.lr_var.assign(float(value[0]))
+            g.lr_var.assign(float(value))
 
     def _say(self, epoch, g, lr, step=None):
         if not self.cb.verbose or lr is None:

@@ -241,6 +241,26 @@ def test_epoch_mode_checks_a_kernel_value_when_its_epoch_begins():
     assert float(m.optimizer.learning_rate) == pytest.approx(1e29, rel=1e-6)
 
 
+class _HalvingNoKernel(lrs.Schedule):
+    """A user's Schedule subclass with a closed form and no Numba kernel (_fill)."""
+
+    def _compute(self, steps):
+        return 0.2 * keras.ops.power(0.5, keras.ops.cast(steps, "float32"))
+
+    def get_config(self):
+        return {}
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_a_schedule_subclass_without_a_kernel_is_computed_like_a_keras_schedule(update):
+    cb = lrs.LearningRateScheduler(_HalvingNoKernel(), update=update)
+    history = fit(model(), [cb], epochs=EPOCHS)
+    index = np.arange(N_STEPS) if update == "step" else np.repeat(np.arange(EPOCHS),
+                                                                   STEPS_PER_EPOCH)
+    np.testing.assert_allclose(cb.learning_rates, 0.2 * 0.5**index, rtol=1e-6)
+    assert len(history.history["learning_rate"]) == EPOCHS
+
+
 def test_epoch_mode_plans_a_bounded_number_of_epochs():
     # fit(epochs=10**9) stopped after one epoch: the kernel computes 65536 epochs, not 8 GB.
     class StopNow(keras.callbacks.Callback):
