@@ -34,6 +34,20 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64_MAX = int(np.iinfo(np.int64).max)
 
 
+def first_bad_lr(values):
+    """The index of the first entry of a 1-D float array that is not a finite lr >= 0 that
+    float32 can hold, or None.
+
+    Two reductions first (min/max propagate NaN, so both comparisons fail on one): a clean
+    1e8-entry table costs two passes over its memory and no temporary array; only a table that
+    fails is searched.
+    """
+    if values.size == 0 or (values.min() >= 0 and values.max() <= FLOAT32_MAX):
+        return None
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > FLOAT32_MAX))
+    return int(bad[0])
+
+
 def learning_rate(name, value):
     """A finite learning rate >= 0 that float32 can hold."""
     value = real(name, value)

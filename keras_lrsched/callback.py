@@ -505,16 +505,9 @@ class _ScheduleSource:
 
 
 def _check_block(values, start):
-    """Raise, naming the step, at the first value that is not a finite lr >= 0.
-
-    Two reductions first (min/max propagate NaN, so both comparisons fail on one): no
-    temporary array for the 2**24 steps checked before a long run starts.
-    """
-    if values.size and values.min() >= 0 and values.max() <= _checks.FLOAT32_MAX:
-        return
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
-    if bad.size:
-        i = int(bad[0])
+    """Raise, naming the step, at the first value that is not a finite lr >= 0."""
+    i = _checks.first_bad_lr(values)
+    if i is not None:
         _as_lr(values[i], f"step {start + i}")
 
 

@@ -19,10 +19,8 @@ def _check_values(name, values, dtype=np.float64):
     """A non-empty 1-D array of finite learning rates >= 0 that float32 can hold, as `dtype`
     (None: a float array as it is, which may be `values` itself).
 
-    A float array is checked in its own precision before it is cast (a float64 1e39 is named as
-    such, not as the inf it would become in float32), by two reductions: a 1e8-entry table costs
-    two passes over its memory and no temporary array. Only a table that fails is searched for
-    its first bad entry.
+    A float array is checked in its own precision before it is cast: a float64 1e39 is named as
+    such, not as the inf it would become in float32.
     """
     try:
         array = np.asarray(values)
@@ -38,10 +36,8 @@ def _check_values(name, values, dtype=np.float64):
             f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
             f"with shape {array.shape}"
         )
-    # min/max propagate NaN, so both comparisons are False for a table holding one.
-    if not (array.min() >= 0 and array.max() <= _checks.FLOAT32_MAX):
-        bad = np.flatnonzero(~np.isfinite(array) | (array < 0) | (array > _checks.FLOAT32_MAX))
-        i = int(bad[0])
+    i = _checks.first_bad_lr(array)
+    if i is not None:
         raise ValueError(
             f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
             "Received: "
@@ -139,9 +135,8 @@ def _run_compiled(run, fallback, what):
 
 
 def _validate_table(out, what, start=0):
-    bad = np.flatnonzero(~np.isfinite(out) | (out < 0))
-    if bad.size:
-        i = int(bad[0])
+    i = _checks.first_bad_lr(out)
+    if i is not None:
         raise ValueError(
             f"{what} must return finite learning rates >= 0. Received: {out[i]!r} at step "
             f"{start + i}"
