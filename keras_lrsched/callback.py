@@ -27,6 +27,7 @@ from keras import ops
 from . import _checks
 from .plateau import Plateau
 from .schedules import Schedule
+from .schedules.compose import mapped_over_steps
 from .table import Table, _check_values, _positional_arity, precompute
 
 try:  # keras' own printer (absl logging when interactive logging is off), as its callback uses
@@ -382,7 +383,7 @@ class _ScheduleSource:
         self.checked = (0, 0)  # the steps check_run covered
         self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
         self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
-        self.mapped = None  # under JAX: jit(vmap(schedule)), or False when that fails
+        self.mapped = None  # mapped_over_steps(schedule), or False: none, or it failed
 
     def plan_epochs(self, first, count):
         """Epoch mode: compute the lr of epochs first..first+count-1 at once (one kernel call).
@@ -488,12 +489,10 @@ class _ScheduleSource:
             if out is not None and out.shape == (size,) and out.dtype.kind in "fiu":
                 return out[:n].astype(np.float32)
             self.vectorized = False
-        if keras.backend.backend() == "jax" and self.mapped is not False:
-            import jax
-
-            try:  # vmap turns ops.cond into a select: one compiled call per block shape
-                if self.mapped is None:
-                    self.mapped = jax.jit(jax.vmap(self.schedule))
+        if self.mapped is None:
+            self.mapped = mapped_over_steps(self.schedule) or False  # compiled once per shape
+        if self.mapped is not False:
+            try:
                 out = np.asarray(self.mapped(steps))
             except Exception:  # noqa: BLE001 - the plain loop names the failing step
                 self.mapped = False

@@ -70,12 +70,24 @@ def _evaluate(schedule, steps):
     return _step_by_step(schedule, unique)[where]
 
 
-def _step_by_step(schedule, steps):
-    if keras.backend.backend() == "jax":
-        import jax
+def mapped_over_steps(schedule):
+    """Under JAX, `schedule` mapped over a vector of steps in one compiled call, else None.
 
-        try:  # vmap turns ops.cond into a select: one compiled call for all the steps
-            return np.asarray(jax.jit(jax.vmap(schedule))(steps), np.float64)
+    ``jax.vmap`` turns the ``ops.cond`` that makes a keras schedule refuse a vector of steps into
+    a select. Calling it may still fail (other control flow on the step's value).
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    return jax.jit(jax.vmap(schedule))
+
+
+def _step_by_step(schedule, steps):
+    mapped = mapped_over_steps(schedule)
+    if mapped is not None:
+        try:
+            return np.asarray(mapped(steps), np.float64)
         except Exception:  # noqa: BLE001 - fall back to the plain loop below
             pass
     values = [keras.ops.convert_to_numpy(schedule(int(k))) for k in steps]
