@@ -812,6 +812,7 @@ class _Run:
         self.groups = [_Group(e, k) for e, k in zip(entries, keys)]
         self.hidden = {}
         self.saver_overrides = []
+        self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
         self._install()
 
     # ------------------------------------------------------------ install / uninstall
@@ -865,7 +866,10 @@ class _Run:
                     opt.get_config = _synced_config(self, opt)
                     self.saver_overrides.append(opt)
                 if type(opt).save_own_variables is not _BASE_SAVE:
-                    continue  # an optimizer with its own format: left alone
+                    # An optimizer with its own format is left alone; its lr variable is then
+                    # written at every epoch end instead, since no save of it syncs it.
+                    self.sync_each_epoch.add(id(opt))
+                    continue
                 opt.save_own_variables = _saver(self, opt)
                 opt.load_own_variables = _loader(self, opt)
                 if not self.step_mode:
@@ -1025,8 +1029,7 @@ class _Run:
                     g.last_applied = _scaled(last, scale, self.cb.plateau)[0]
                     if isinstance(self.cb._source, _FunctionSource) and g.stepper.arity == 2:
                         self.cb._state.last_lrs[i] = float(last[0])
-                    if g.lr_var is not None and type(g.leaf).save_own_variables is not _BASE_SAVE:
-                        # saves its variables its own way, past our sync: kept current here
+                    if g.lr_var is not None and id(g.leaf) in self.sync_each_epoch:
                         g.lr_var.assign(float(g.last_applied))
                 logged = g.last_applied
                 if logged is None:
