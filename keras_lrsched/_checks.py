@@ -126,3 +126,107 @@ def increasing(name, values, strict=True):
         if (b <= a) if strict else (b < a):
             _fail(name, values, "strictly increasing" if strict else "sorted")
     return values
+
+
+# ---------------------------------------------------------------------- learning rates given
+
+
+def lr_value(value, where, what="The schedule"):
+    """One lr that a schedule or function gave, as a Python float, or an error naming `where`
+    ("epoch 3", "step 17") and the value: TypeError for what is not a number, ValueError for a
+    number that is not a finite lr >= 0 that float32 can hold (the lr lives in a float32
+    variable: 1e39 is finite here and inf there).
+
+    The one wording of every "the schedule gave a bad lr" error, for single values and tables.
+    """
+    if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{what} must give a number. Received: {value!r} at {where}")
+    if isinstance(value, numbers.Real):
+        array = np.asarray(float(value))
+    else:
+        try:
+            import keras
+
+            array = np.asarray(keras.ops.convert_to_numpy(value))
+        except Exception:  # noqa: BLE001 - anything that is not array-like is not a number
+            raise TypeError(f"{what} must give a number. Received: {value!r} at {where}") from None
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{what} must give a number. Received: {value!r} at {where}")
+    if array.shape != ():
+        raise ValueError(
+            f"{what} must give a scalar learning rate. Received: a value of shape {array.shape} "
+            f"({value!r}) at {where}"
+        )
+    lr = float(array)
+    if not math.isfinite(lr) or lr < 0 or lr > FLOAT32_MAX:
+        raise ValueError(
+            f"{what} must give a finite learning rate >= 0 (at most the largest float32, "
+            f"3.4e38). Received: {value!r} at {where}"
+        )
+    return lr
+
+
+def lr_values(values, start, what="The schedule"):
+    """`values` (a 1-D float array, the lr at steps start, start + 1, ...) if every entry is a
+    valid lr; else `lr_value`'s error for the first bad one, naming its step."""
+    i = first_bad_lr(values)
+    if i is not None:
+        lr_value(values[i], f"step {start + i}", what)
+    return values
+
+
+def call(fn, args, where, what="The schedule"):
+    """`fn(*args)`. What it raises keeps its type and gains the place: TypeError stays
+    TypeError; anything else becomes ValueError naming `where`, with the original as cause."""
+    try:
+        return fn(*args)
+    except TypeError as err:
+        raise TypeError(f"{what} raised TypeError({err}) at {where}") from err
+    except Exception as err:  # noqa: BLE001 - re-raised with the epoch or step named
+        raise ValueError(f"{what} raised {type(err).__name__}({err}) at {where}") from err
+
+
+def lr_array(name, values, dtype=np.float64):
+    """Argument `name`: a non-empty 1-D array of finite learning rates >= 0 that float32 can
+    hold, as `dtype` (None: a float array as it is, which may be `values` itself).
+
+    A float array is checked in its own precision before it is cast: a float64 1e39 is named as
+    such, not as the inf it would become in float32.
+    """
+    try:
+        array = np.asarray(values)
+        if array.dtype.kind != "f" or array.dtype.itemsize < 4:
+            array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        _fail(name, values, "a 1-D sequence of numbers", TypeError)
+    if array.ndim != 1 or array.size == 0:
+        shown = np.array2string(array, threshold=8, separator=", ") if array.ndim else values
+        raise ValueError(
+            f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
+            f"with shape {array.shape}"
+        )
+    i = first_bad_lr(array)
+    if i is not None:
+        raise ValueError(
+            f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
+            f"Received: {name}[{i}]={array[i]!r}"
+        )
+    return array if dtype is None else array.astype(dtype, copy=False)
+
+
+def positional_arity(fn):
+    """How many positional arguments `fn` requires (1: f(step); 2: f(epoch, lr)); None when
+    Python cannot tell (a builtin, or only *args)."""
+    import inspect
+
+    target = getattr(fn, "py_func", fn)
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+    has_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    if has_varargs and not required:
+        return None
+    return len(required)

@@ -1,7 +1,6 @@
 """Precomputed lr tables: `precompute()` and the `Table` lookup schedule."""
 
-import inspect
-import math
+import functools
 import os
 import warnings
 
@@ -13,37 +12,6 @@ from . import _checks
 from ._api import export
 from .schedules._base import FLOAT, Schedule, imin, int_const
 from .schedules.compose import fill_child
-
-
-def _check_values(name, values, dtype=np.float64):
-    """A non-empty 1-D array of finite learning rates >= 0 that float32 can hold, as `dtype`
-    (None: a float array as it is, which may be `values` itself).
-
-    A float array is checked in its own precision before it is cast: a float64 1e39 is named as
-    such, not as the inf it would become in float32.
-    """
-    try:
-        array = np.asarray(values)
-        if array.dtype.kind != "f" or array.dtype.itemsize < 4:
-            array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Argument `{name}` must be a 1-D sequence of numbers. Received: {name}={values!r}"
-        ) from None
-    if array.ndim != 1 or array.size == 0:
-        shown = np.array2string(array, threshold=8, separator=", ") if array.ndim else values
-        raise ValueError(
-            f"Argument `{name}` must be a non-empty 1-D sequence. Received: {name}={shown!s} "
-            f"with shape {array.shape}"
-        )
-    i = _checks.first_bad_lr(array)
-    if i is not None:
-        raise ValueError(
-            f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
-            "Received: "
-            f"{name}[{i}]={array[i]!r}"
-        )
-    return array if dtype is None else array.astype(dtype, copy=False)
 
 
 @export
@@ -63,7 +31,7 @@ class Table(Schedule):
     """
 
     def __init__(self, values):
-        self.values = _check_values("values", values)
+        self.values = _checks.lr_array("values", values)
 
     def __len__(self):
         return self.values.shape[0]
@@ -90,31 +58,30 @@ class Table(Schedule):
         return {"values": self.values.tolist()}
 
 
-def _positional_arity(fn):
-    """How many positional arguments `fn` requires (1: f(step); 2: f(epoch, lr))."""
-    target = getattr(fn, "py_func", fn)
-    try:
-        params = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
-    has_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
-    if has_varargs and not required:
-        return None
-    return len(required)
-
-
 def _numba_compiled(fn):
-    """`fn` as a Numba dispatcher, or None when Numba cannot compile it."""
+    """`fn` as a Numba dispatcher, or None when Numba cannot compile it. The few latest
+    functions keep theirs, so that one computed a part at a time compiles once."""
     import numba
 
     if isinstance(fn, numba.core.registry.CPUDispatcher):
         return fn
     try:
+        hash(fn)
+    except TypeError:  # an unhashable callable: compiled for this call only
+        return _compile(fn)
+    return _compile_cached(fn)
+
+
+def _compile(fn):
+    import numba
+
+    try:
         return numba.njit(cache=False)(fn)
     except Exception:  # noqa: BLE001 - anything Numba refuses means "not compilable"
         return None
+
+
+_compile_cached = functools.lru_cache(maxsize=8)(_compile)
 
 
 def _run_compiled(run, fallback, what):
@@ -132,16 +99,6 @@ def _run_compiled(run, fallback, what):
             stacklevel=3,
         )
         fallback()
-
-
-def _validate_table(out, what, start=0):
-    i = _checks.first_bad_lr(out)
-    if i is not None:
-        raise ValueError(
-            f"{what} must return finite learning rates >= 0. Received: {out[i]!r} at step "
-            f"{start + i}"
-        )
-    return out
 
 
 def precompute(fn, steps, *, initial_lr=None, start=0):
@@ -177,17 +134,17 @@ def precompute(fn, steps, *, initial_lr=None, start=0):
     if isinstance(fn, keras.optimizers.schedules.LearningRateSchedule):
         if steps:
             fill_child(fn, out, start)
-        return _validate_table(out, type(fn).__name__, start)
+        return _checks.lr_values(out, start, type(fn).__name__)
     if not callable(fn):
         raise TypeError(
             "Argument `fn` must be a schedule, a function f(step) or a function f(epoch, lr). "
             f"Received: fn={fn!r}"
         )
-    arity = _positional_arity(fn)
+    arity = _checks.positional_arity(fn)
     name = getattr(fn, "__name__", type(fn).__name__)
     if arity == 1:
         _fill_function(fn, out, start)
-        return _validate_table(out, f"function `{name}`", start)
+        return _checks.lr_values(out, start, _describe(fn))
     if arity == 2:
         if initial_lr is None:
             raise ValueError(
@@ -196,7 +153,7 @@ def precompute(fn, steps, *, initial_lr=None, start=0):
             )
         initial_lr = _checks.learning_rate("initial_lr", initial_lr)
         _scan_recurrence(fn, out, initial_lr, start)
-        return _validate_table(out, f"function `{name}`", start)
+        return _checks.lr_values(out, start, _describe(fn))
     raise TypeError(
         f"Argument `fn` must take one argument f(step) or two f(epoch, lr). Received: fn={name} "
         f"requiring {arity} positional arguments"
@@ -204,15 +161,11 @@ def precompute(fn, steps, *, initial_lr=None, start=0):
 
 
 def _python_value(fn, *args):
-    value = fn(*args)
-    try:
-        if value is None or isinstance(value, (str, bytes, bool, np.bool_)):
-            raise TypeError  # float("0.1") and float(True) would pass
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"The schedule function must return a number. Received: {value!r} at step {args[0]}"
-        ) from None
+    return _checks.lr_value(fn(*args), f"step {args[0]}", _describe(fn))
+
+
+def _describe(fn):
+    return f"function `{getattr(fn, '__name__', type(fn).__name__)}`"
 
 
 def _fill_function(fn, out, start=0):
