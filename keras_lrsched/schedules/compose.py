@@ -1,8 +1,6 @@
 """Composition: a linear warmup in front of any schedule, and a sequence of schedules (optax's
 ``join_schedules``)."""
 
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
@@ -10,6 +8,7 @@ from keras import ops
 from .. import _checks
 from .._api import export
 from ._base import FLOAT, Schedule, as_steps, imax, int_const, to_float
+from ._host import HostSchedule
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -31,67 +30,17 @@ def child_value(schedule, steps):
 def fill_child(schedule, out, start):
     """Fill `out` (a view) with `schedule`'s lr from step `start`, in place.
 
-    A keras_lrsched child runs its own kernel; keras' own schedules are evaluated with keras.ops.
+    A keras_lrsched child runs its own kernel; any other keras schedule is evaluated on the host
+    by keras.ops (`HostSchedule`), a million steps at a time.
     """
     if isinstance(schedule, Schedule):
         schedule._fill(out, start)
         return
+    host = HostSchedule(schedule)
     chunk = 1 << 20
     for lo in range(0, out.shape[0], chunk):
         hi = min(out.shape[0], lo + chunk)
-        # Evaluated on a power-of-two length (and sliced): under JAX every new array length
-        # compiles the schedule's ops anew, so tables of many lengths would each pay ~0.5 s.
-        size = min(chunk, max(64, 1 << (hi - lo - 1).bit_length()))
-        steps = np.arange(start + lo, start + lo + size, dtype=np.int64)
-        steps = np.minimum(steps, start + hi - 1)
-        out[lo:hi] = _evaluate(schedule, steps)[: hi - lo]
-
-
-def _evaluate(schedule, steps):
-    """A keras schedule's lr at a NumPy vector of steps; step by step if it refuses a vector.
-
-    Some of keras' own schedules branch on the step's value and take only a scalar step:
-    ``CosineDecay(warmup_steps=...)`` (``ops.cond``) everywhere, ``PiecewiseConstantDecay``
-    under torch.
-    """
-    try:
-        values = np.asarray(keras.ops.convert_to_numpy(schedule(steps)))
-        if values.shape == steps.shape:
-            return values
-    except Exception:  # noqa: BLE001 - whatever the backend raises for a vector in ops.cond
-        pass
-    warnings.warn(
-        f"{type(schedule).__name__} does not take a vector of steps; evaluating it step by "
-        "step, which is slow for long tables.",
-        RuntimeWarning,
-        stacklevel=4,
-    )
-    unique, where = np.unique(steps, return_inverse=True)  # the padding repeats the last step
-    return _step_by_step(schedule, unique)[where]
-
-
-def mapped_over_steps(schedule):
-    """Under JAX, `schedule` mapped over a vector of steps in one compiled call, else None.
-
-    ``jax.vmap`` turns the ``ops.cond`` that makes a keras schedule refuse a vector of steps into
-    a select. Calling it may still fail (other control flow on the step's value).
-    """
-    if keras.backend.backend() != "jax":
-        return None
-    import jax
-
-    return jax.jit(jax.vmap(schedule))
-
-
-def _step_by_step(schedule, steps):
-    mapped = mapped_over_steps(schedule)
-    if mapped is not None:
-        try:
-            return np.asarray(mapped(steps), np.float64)
-        except Exception:  # noqa: BLE001 - fall back to the plain loop below
-            pass
-    values = [keras.ops.convert_to_numpy(schedule(int(k))) for k in steps]
-    return np.asarray(values, np.float64)
+        out[lo:hi] = host.values(start + lo, hi - lo)
 
 
 def first_value(schedule, dtype=np.float64):
