@@ -247,7 +247,7 @@ def lookup_cost(keras, size=201, n=20000, repeats=7):
     """
     from keras import ops
 
-    import keras_lrsched.callback as callback
+    from keras_lrsched.callback import backend as callback_backend
 
     backend = keras.backend.backend()
     rng = np.random.default_rng(0)
@@ -270,7 +270,7 @@ def lookup_cost(keras, size=201, n=20000, repeats=7):
         win = optimizer.add_variable((size,), initializer="zeros", dtype="float32", name="w")
         start = optimizer.add_variable((), initializer="zeros",
                                        dtype=optimizer.iterations.dtype, name="s")
-        getter = callback._step_getter(optimizer, None, win, start, None, size)
+        getter = callback_backend.step_getter(optimizer, None, win, start, None, size)
 
         def calls():
             for _ in range(n // 10):

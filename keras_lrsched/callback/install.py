@@ -1,0 +1,303 @@
+"""Installing the callback's hooks on the optimizer for a fit, and taking them off again.
+
+Keras offers no public way to compute the lr inside the train step, so for the duration of a
+fit the callback sets instance attributes (docs/callback_design.md):
+
+* ``optimizer._get_current_learning_rate``: the lr of every update (the ``learning_rate``
+  property reads through it too), while the optimizer's own ``_learning_rate`` (its variable
+  or its schedule), and so its config, stay untouched;
+* the variables that getter reads, made by ``optimizer.add_variable`` (so that the JAX trainer
+  carries them into the step) and put among the optimizer's variables only during the fit;
+* ``save_own_variables``/``load_own_variables``/``get_config`` on the optimizer, so that a file
+  saved mid-fit is a plain keras file;
+* ``model.make_train_function``: a guard. Keras calls ``on_train_end`` only when a fit ends, so
+  a fit that raised (another callback, Ctrl-C) leaves all of the above in place. Every fit calls
+  ``make_train_function`` before any ``on_train_begin``; the guard takes everything off there
+  unless the fit is one of this callback's (its ``set_model`` arms the guard just before).
+
+A `Binding` is made once per callback, model and compile, and kept across fits: its variables
+and its compiled train step are put back at the next fit, so that repeated fits do not retrace.
+"""
+
+import warnings
+
+import keras
+
+from . import backend
+
+INSTALL_ATTR = "_keras_lrsched_install"
+_BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
+_SAVERS = ("save_own_variables", "load_own_variables", "get_config")
+
+
+def leaf(optimizer):
+    """The optimizer that owns the learning rate (a LossScaleOptimizer delegates inward)."""
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def all_optimizers(optimizer):
+    found, todo = [], [optimizer]
+    while todo:
+        opt = todo.pop()
+        if any(opt is o for o in found):
+            continue
+        found.append(opt)
+        todo.extend(getattr(opt, "optimizers", None) or [])
+        inner = getattr(opt, "inner_optimizer", None)
+        if inner is not None:
+            todo.append(inner)
+    return found
+
+
+def heal(optimizer):
+    """Take off whatever a fit that never ended left installed on `optimizer`."""
+    stale = getattr(optimizer, INSTALL_ATTR, None)
+    if stale is not None:
+        stale.uninstall()
+
+
+def _compile_token(model):
+    # model.compile() makes a new loss tracker: a step compiled before it is stale.
+    return getattr(model, "_loss_tracker", None)
+
+
+class Group:
+    """One optimizer the callback drives: its variables (kept across fits) and the bookkeeping
+    of the current fit."""
+
+    def __init__(self, entry, key):
+        self.entry = entry  # as listed in optimizer.optimizers, for names and messages
+        self.key = key  # the logs key
+        self.leaf = leaf(entry)
+        lr = self.leaf.learning_rate
+        self.lr_var = lr if isinstance(lr, keras.Variable) else None
+        self.original_lr = self.leaf._get_current_learning_rate  # bound before any override
+        self.window = self.start = self.scale = self.epoch_lr = None
+        self.getter = None
+        self.reset()
+
+    def reset(self):
+        self.stepper = None
+        self.it0 = 0  # iterations when the current epoch began
+        self.it_end = None  # iterations when the previous epoch ended (this fit)
+        self.epoch_values = None  # epoch mode: the lr applied this epoch
+        self.last_applied = None  # float32 value of the latest update's lr
+        self.lr_known = None  # what the optimizer's lr variable held when this fit last saw it
+
+    def iterations(self):
+        return backend.host_int(self.leaf.iterations)
+
+    def iterations_at_epoch_begin(self):
+        """The step count, as read at the previous epoch's end if there was one this fit.
+
+        Nothing trains between an epoch's end and the next one's begin: one device read per
+        epoch instead of two.
+        """
+        known, self.it_end = self.it_end, None
+        return known if known is not None else self.iterations()
+
+
+class Binding:
+    """What one callback installs on one compiled model's optimizer(s), kept across fits."""
+
+    def __init__(self, callback, model, optimizer, size):
+        self.callback, self.model, self.optimizer = callback, model, optimizer
+        self.step_mode = callback.update == "step"
+        self.size = size  # the window's entries: the steps it serves, plus one
+        self.token = _compile_token(model)
+        if hasattr(optimizer, "optimizers"):
+            entries = list(optimizer.optimizers)
+            keys = [f"learning_rate_{o.name}" for o in entries]
+        else:
+            entries, keys = [optimizer], ["learning_rate"]
+        self.groups = [Group(e, k) for e, k in zip(entries, keys)]
+        self.counts = [len(opt.variables) for opt in all_optimizers(optimizer)]
+        self.variables = []  # (optimizer, variable): made at the first install
+        self.compiled = None  # the train function traced with the hooks in place
+        self.plain = None  # the model's train function before the install
+        self.installed = False
+        self.armed = False  # set_model of this callback ran: the next fit is one of ours
+        self.run = None  # the current fit's bookkeeping (runs.Run)
+        self.saver_overrides = []
+        self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
+        self._made = False
+
+    def matches(self, model, optimizer, size):
+        """Whether this binding can be installed again for a fit of `model` (no retrace)."""
+        return (
+            model is self.model
+            and getattr(model, "optimizer", None) is optimizer is self.optimizer
+            and size == self.size
+            and _compile_token(model) is self.token
+            and [len(opt.variables) for opt in all_optimizers(optimizer)] == self.counts
+        )
+
+    # ------------------------------------------------------------ install
+
+    def install(self):
+        if not self._made:
+            self._make_variables()
+        else:
+            for opt, var in self.variables:
+                backend.track(opt, var)
+        for g in self.groups:
+            if g.getter is not None:
+                g.leaf._get_current_learning_rate = g.getter
+            if g.lr_var is not None:
+                g.lr_known = backend.host_float(g.lr_var)
+        if self.variables or self.step_mode:
+            self._override_savers()
+        setattr(self.optimizer, INSTALL_ATTR, self)
+        self.installed = True
+        backend.record_state_shardings(self.model)
+        if any(g.getter is not None for g in self.groups):
+            model = self.model
+            self.plain = model.train_function
+            if self.compiled is None:
+                # The compiled step must see the installed lr: built once for this binding.
+                type(model).make_train_function(model, force=True)
+                self.compiled = model.train_function
+            else:
+                model.train_function = self.compiled
+            model.make_train_function = _guard(self)
+
+    def _make_variables(self):
+        model, source, size = self.model, self.callback._source, self.size
+
+        def new(g, shape, dtype, name):
+            var = backend.new_variable(model, g.leaf, shape, dtype, name)
+            self.variables.append((g.leaf, var))
+            return var
+
+        for g in self.groups:
+            if not self.step_mode:
+                if g.lr_var is None:  # else keras' way: assign the optimizer's own lr variable
+                    g.epoch_lr = new(g, (), "float32", "keras_lrsched_lr")
+                    g.getter = backend.epoch_getter(g.epoch_lr)
+                continue
+            if source.in_graph is None:
+                g.window = new(g, (size,), "float32", "keras_lrsched_window")
+                iterations_dtype = keras.backend.standardize_dtype(g.leaf.iterations.dtype)
+                g.start = new(g, (), iterations_dtype, "keras_lrsched_window_start")
+            elif self.callback.plateau is not None:
+                # A window holds lr * scale, written on the host; a schedule computed in the
+                # step multiplies by this variable instead.
+                g.scale = new(g, (), "float32", "keras_lrsched_scale")
+                g.scale.assign(1.0)
+            g.getter = backend.step_getter(
+                g.leaf, source.in_graph, g.window, g.start, g.scale, size
+            )
+        self._made = True
+
+    def _override_savers(self):
+        self.saver_overrides = []
+        self.sync_each_epoch = set()
+        for opt in all_optimizers(self.optimizer):
+            # Step mode writes the optimizer's own lr variable only when something reads it (a
+            # save, its config), not at every epoch end: under JAX each write costs ~0.2 ms.
+            if self.step_mode:
+                opt.get_config = _synced_config(self, opt)
+                self.saver_overrides.append(opt)
+            if type(opt).save_own_variables is not _BASE_SAVE:
+                # An optimizer with its own format is left alone; its lr variable is then
+                # written at every epoch end instead, since no save of it syncs it.
+                self.sync_each_epoch.add(id(opt))
+                continue
+            opt.save_own_variables = _saver(self, opt)
+            opt.load_own_variables = _loader(self, opt)
+            if not self.step_mode:
+                self.saver_overrides.append(opt)
+
+    # ------------------------------------------------------------ uninstall
+
+    def uninstall(self):
+        """Take everything off: after a fit, at the next fit after one that raised, or in
+        ``restore()``. The optimizer's float lr then holds the last lr applied (unless something
+        else set it since the callback last did)."""
+        if not self.installed:
+            return
+        model = self.model
+        # Matched to optimizer.variables by position: written back while ours are still in.
+        backend.sync_jax_state(model)
+        if self.run is not None:
+            self.run.settle_lr()
+        for opt in self.saver_overrides:
+            for name in _SAVERS:
+                if name in vars(opt):
+                    delattr(opt, name)
+        self.saver_overrides = []
+        for g in self.groups:
+            if "_get_current_learning_rate" in vars(g.leaf):
+                delattr(g.leaf, "_get_current_learning_rate")
+        for opt, var in self.variables:
+            backend.untrack(opt, var)
+        if "make_train_function" in vars(model):
+            delattr(model, "make_train_function")
+        if self.compiled is not None and model.train_function is self.compiled:
+            model.train_function = self.plain  # the plain step, as it was before this fit
+        self.plain = None
+        if getattr(self.optimizer, INSTALL_ATTR, None) is self:
+            delattr(self.optimizer, INSTALL_ATTR)
+        self.installed = False
+        backend.record_state_shardings(model)
+
+    # ------------------------------------------------------------ reads for the saving overrides
+
+    def visible(self, opt):
+        ours = {id(v) for _, v in self.variables}
+        return [v for v in opt.variables if id(v) not in ours]
+
+
+def _guard(binding):
+    """``model.make_train_function`` while installed: the first thing every fit calls."""
+    model = binding.model
+
+    def make_train_function(force=False):
+        armed, binding.armed = binding.armed, False
+        if not armed:
+            # A fit (or train_on_batch) without this callback, after a fit with it that never
+            # ended: the optimizer and the step go back to the model's own first.
+            binding.uninstall()
+        return type(model).make_train_function(model, force=force)
+
+    return make_train_function
+
+
+def _synced_config(binding, opt):
+    original = type(opt).get_config
+
+    def get_config():
+        if binding.run is not None:
+            binding.run.sync_lr_variables()
+        return original(opt)
+
+    return get_config
+
+
+def _saver(binding, opt):
+    def save_own_variables(store):
+        if binding.run is not None:
+            binding.run.sync_lr_variables()
+        for i, variable in enumerate(binding.visible(opt)):
+            store[str(i)] = variable.numpy()
+
+    return save_own_variables
+
+
+def _loader(binding, opt):
+    def load_own_variables(store):
+        variables = binding.visible(opt)
+        if len(store.keys()) != len(variables):
+            warnings.warn(
+                f"Skipping variable loading for optimizer '{opt.name}', because it has "
+                f"{len(variables)} variables whereas the saved optimizer has "
+                f"{len(store.keys())} variables.",
+                stacklevel=2,
+            )
+            return
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
+    return load_own_variables

@@ -1,0 +1,271 @@
+"""One fit's bookkeeping between the callback's hooks, in epoch mode and in step mode."""
+
+import warnings
+
+import numpy as np
+
+from . import backend
+
+try:  # keras' own printer (absl logging when interactive logging is off), as its callback uses
+    from keras.src.utils.io_utils import print_msg as _print_msg
+except ImportError:  # pragma: no cover - a keras without the private module
+
+    def _print_msg(message):
+        print(message)
+
+
+MAX_WINDOW = 1 << 16
+
+
+def window_size(callback):
+    """The steps a window serves: `window`, else the steps of one epoch, at most 65536."""
+    params = callback.params or {}
+    steps = params.get("steps")
+    spe = getattr(callback.model, "steps_per_execution", 1) or 1
+    spe = int(spe) if isinstance(spe, int) else 1
+    if callback.window is not None:
+        window = callback.window
+    elif steps:
+        window = min(int(steps), MAX_WINDOW)
+    else:
+        window = MAX_WINDOW
+    return max(window, spe), spe
+
+
+class Run:
+    """The current fit: where each epoch began, the host-side steppers, what was applied."""
+
+    def __init__(self, callback, binding):
+        self.cb = callback
+        self.binding = binding
+        self.model = binding.model
+        self.groups = binding.groups
+        for g in self.groups:
+            g.reset()
+        self.step_mode = binding.step_mode
+        params = callback.params or {}
+        self.epochs = params.get("epochs")
+        self.steps = params.get("steps")
+        self.window, self.spe = window_size(callback)
+        # One entry more than the steps it serves: between epochs the optimizer reports the lr
+        # of the next update (TensorBoard logs it), as it does for a schedule it owns.
+        self.size = binding.size
+        self.check_batches = self.step_mode and (not self.steps or self.steps > self.window)
+        self.first_epoch = None
+        self.horizon = 0
+        self.epoch_scale = 1.0
+        self.direction = None
+
+    # ------------------------------------------------------------ hooks
+
+    def start(self, epoch):
+        """First epoch of this fit: fresh or resumed state, host tables for step mode."""
+        self.first_epoch = epoch
+        state = self.cb._state
+        k0 = self.groups[0].iterations()
+        if k0 == 0:
+            state.clear()
+        plateau = self.cb.plateau
+        if plateau is not None and state.plateau is None:
+            state.plateau = plateau.initial_state()
+        source = self.cb._source
+        if not self.step_mode:
+            if self.epochs is not None:
+                source.plan_epochs(epoch, max(int(self.epochs) - epoch, 0))
+            return
+        count = None
+        if self.epochs is not None and self.steps:
+            count = max(int(self.epochs) - epoch, 0) * int(self.steps)
+        for i, g in enumerate(self.groups):
+            lr_prev = self._current_lr(i, g) if source.needs_lr else None
+            g.stepper = source.stepper(g.iterations(), count, lr_prev)
+
+    def _current_lr(self, i, g):
+        """The ``lr`` handed to a recurrence: the optimizer's, or the recurrence's last value."""
+        if self.cb.plateau is None and g.lr_var is not None:
+            return backend.host_float(g.lr_var)
+        state = self.cb._state
+        if i in state.last_lrs:
+            return state.last_lrs[i]
+        if g.epoch_lr is not None and g.epoch_values is not None:
+            return float(g.epoch_values)
+        return backend.host_float(g.original_lr())
+
+    def _scale(self):
+        state = self.cb._state
+        if self.cb.plateau is None or state.plateau is None:
+            return 1.0
+        return float(state.plateau["scale"])
+
+    def epoch_begin(self, epoch):
+        if self.first_epoch is None:
+            self.start(epoch)
+        if self.step_mode:
+            self._epoch_begin_step_mode(epoch)
+        else:
+            self._epoch_begin_epoch_mode(epoch)
+
+    def _epoch_begin_epoch_mode(self, epoch):
+        source = self.cb._source
+        # Only a recurrence is handed the current lr: nobody else pays for reading it back.
+        base = [
+            source.epoch_value(epoch, self._current_lr(i, g) if source.needs_lr else None)
+            for i, g in enumerate(self.groups)
+        ]
+        scale = self._scale()
+        self.epoch_scale = scale
+        for i, (g, value) in enumerate(zip(self.groups, base)):
+            g.it0 = g.iterations_at_epoch_begin()
+            lr = value * scale if self.cb.plateau is not None else value
+            if g.lr_var is not None:
+                g.leaf.learning_rate = lr
+                g.lr_known = lr
+            else:
+                g.epoch_lr.assign(lr)
+            g.epoch_values = float(np.float32(lr))
+            if source.needs_lr:
+                self.cb._state.last_lrs[i] = float(np.float32(value))
+            self._say(epoch, g, lr)
+
+    def _epoch_begin_step_mode(self, epoch):
+        scale = self._scale()
+        self.epoch_scale = scale
+        span = self.window if self.check_batches else int(self.steps)
+        for g in self.groups:
+            g.it0 = g.iterations_at_epoch_begin()
+            if g.window is not None:
+                self._write_window(g, g.it0, g.stepper.get(g.it0, self.size), scale)
+            else:
+                g.stepper.check(g.it0, span)
+            if g.scale is not None:
+                g.scale.assign(scale)
+        self.horizon = self.groups[0].it0 + span
+        if self.cb.verbose:
+            for g in self.groups:
+                first = g.stepper.get(g.it0, 1)
+                self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
+
+    def _write_window(self, g, start, values, scale):
+        values = scaled(values[: self.size], scale, self.cb.plateau)
+        if values.shape[0] < self.size:
+            fill = values[-1] if values.shape[0] else np.float32(0.0)
+            pad = np.full(self.size - values.shape[0], fill, np.float32)
+            values = np.concatenate([values, pad])
+        g.window.assign(values)
+        g.start.assign(start)
+
+    def batch_begin(self, batch):
+        first = self.groups[0]
+        if first.it0 + batch + self.spe <= self.horizon:
+            return
+        if first.window is None:
+            # A closed form needs nothing on the device: check the next values, host only.
+            for g in self.groups:
+                g.stepper.check(self.horizon, self.window)
+            self.horizon += self.window
+            return
+        self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
+        for g in self.groups:
+            k = g.iterations()
+            self._write_window(g, k, g.stepper.get(k, self.size), self.epoch_scale)
+        self.horizon = first.iterations() + self.window
+
+    def epoch_end(self, epoch, logs):
+        scale = self.epoch_scale
+        for i, g in enumerate(self.groups):
+            it_end = g.it_end = g.iterations()
+            n = max(it_end - g.it0, 0)
+            if self.step_mode:
+                if i == 0:
+                    self.cb._records.append((g.stepper, g.it0, n, scale))
+                if n:
+                    last = g.stepper.get(it_end - 1, 1)
+                    g.last_applied = scaled(last, scale, self.cb.plateau)[0]
+                    if g.stepper.recurrent:
+                        self.cb._state.last_lrs[i] = float(last[0])
+                    if g.lr_var is not None and id(g.leaf) in self.binding.sync_each_epoch:
+                        self._set_lr_variable(g, g.last_applied)
+                logged = g.last_applied
+                if logged is None:
+                    nxt = g.stepper.get(it_end, 1)
+                    logged = scaled(nxt, scale, self.cb.plateau)[0] if nxt.size else 0.0
+                logs[g.key] = float(logged)
+            else:
+                if i == 0:
+                    self.cb._records.append((None, g.epoch_values, n, 1.0))
+                g.last_applied = np.float32(g.epoch_values)
+                logs[g.key] = backend.host_float(g.leaf.learning_rate)
+        if self.cb.plateau is not None:
+            self._plateau_step(logs)
+
+    def _plateau_step(self, logs):
+        plateau = self.cb.plateau
+        current = logs.get(plateau.monitor)
+        if current is None:
+            warnings.warn(
+                "Learning rate reduction is conditioned on metric "
+                f"`{plateau.monitor}` which is not available. Available metrics "
+                f"are: {','.join(list(logs.keys()))}.",
+                stacklevel=3,
+            )
+            return
+        if self.direction is None:
+            self.direction = plateau.direction(self.model)
+        state = self.cb._state
+        state.plateau = plateau.update(state.plateau, current, self.direction)
+
+    # ------------------------------------------------------------ the optimizer's own lr
+
+    def _latest_lr(self, g):
+        """Step mode: the lr of the latest update of this fit, or None before the first."""
+        if g.stepper is None:
+            return None
+        k = g.iterations()
+        if k > g.it0:
+            return scaled(g.stepper.get(k - 1, 1), self.epoch_scale, self.cb.plateau)[0]
+        return g.last_applied  # no update yet this epoch: the previous one's, if any
+
+    def _set_lr_variable(self, g, value):
+        g.lr_var.assign(float(value))
+        g.lr_known = float(value)
+
+    def sync_lr_variables(self):
+        """Step mode: make each float lr variable hold the lr of the latest update (for saves)."""
+        if not self.step_mode:
+            return
+        for g in self.groups:
+            value = None if g.lr_var is None else self._latest_lr(g)
+            if value is not None:
+                self._set_lr_variable(g, value)
+
+    def settle_lr(self):
+        """At uninstall: as `sync_lr_variables`, but an lr variable that something else set
+        since this fit last did (``optimizer.learning_rate = x`` after a crash) keeps its value."""
+        if not self.step_mode:
+            return
+        for g in self.groups:
+            value = None if g.lr_var is None else self._latest_lr(g)
+            if value is None:
+                continue
+            if g.lr_known is not None:
+                now = np.float32(backend.host_float(g.lr_var))
+                if now != np.float32(g.lr_known):
+                    continue
+            self._set_lr_variable(g, value)
+
+    def _say(self, epoch, g, lr, step=None):
+        if not self.cb.verbose or lr is None:
+            return
+        name = f"{g.entry.name} " if len(self.groups) > 1 else ""
+        where = "" if step is None else f" from step {step} (updated every step)"
+        _print_msg(
+            f"\nEpoch {epoch + 1}: LearningRateScheduler setting {name}learning rate to "
+            f"{lr}{where}."
+        )
+
+
+def scaled(values, scale, plateau):
+    values = np.asarray(values, dtype=np.float32)
+    if plateau is None:
+        return values
+    return values * np.float32(scale)

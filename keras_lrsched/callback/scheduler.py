@@ -1,0 +1,193 @@
+"""`LearningRateScheduler`: the public callback. Its hooks only delegate: to the sources
+(sources.py), the fit's bookkeeping (runs.py) and the optimizer hooks (install.py)."""
+
+import contextlib
+
+import keras
+import numpy as np
+
+from .. import _checks
+from ..plateau import Plateau
+from . import install
+from .runs import Run, scaled, window_size
+from .sources import make_source
+from .state import attach_state
+
+_UPDATES = ("epoch", "step")
+
+
+class LearningRateScheduler(keras.callbacks.Callback):
+    """Learning rate scheduler, per epoch (a drop-in for keras' own) or per optimizer step.
+
+    At the beginning of every epoch (``update="epoch"``), or inside the compiled train step at
+    every update (``update="step"``), the optimizer's learning rate becomes the schedule's value
+    at the 0-based epoch, or at the step (``optimizer.iterations``: the updates already
+    applied). ``logs["learning_rate"]`` holds the lr of each epoch (in step mode, of its last
+    update), so ``history.history["learning_rate"]`` can be plotted as with keras' callback.
+
+    Args:
+        schedule: a keras_lrsched schedule or any keras ``LearningRateSchedule``; a function
+            ``schedule(index, lr) -> lr`` or ``schedule(index) -> lr`` as for keras' callback
+            (``lr``: the current lr, a Python float); or a ``Table`` or 1-D array of learning
+            rates (the last value holds past its end).
+        verbose: 0: quiet, 1: print keras' message once per epoch.
+        update: ``"epoch"`` (default) or ``"step"``.
+        plateau: optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the scale
+            dropping as keras' ``ReduceLROnPlateau`` would.
+        window: step mode: how many steps of lr the device holds at a time (default: one epoch's
+            steps, at most 65536).
+
+    Any value that is not a finite lr >= 0 raises ``ValueError`` (``TypeError`` for what is not
+    a number) naming the epoch or step, before it is applied; in step mode the whole run is
+    checked before training starts. A fit that ends, or raises (another callback, Ctrl-C),
+    leaves the optimizer as the next fit expects it: its own schedule, or its float lr holding
+    the last lr applied. Repeated fits with the same callback reuse the compiled train step.
+    ``learning_rates`` gives the lr of every update of the latest fit; ``scale`` the plateau
+    scale. How it works inside, and why: ``docs/callback_design.md``.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_lrsched as lrs
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    >>> cb = lrs.LearningRateScheduler(lrs.Linear(0.1, 0.0, steps=4), update="step")
+    >>> h = model.fit(np.ones((8, 2)), np.ones(8), batch_size=4, epochs=2, callbacks=[cb],
+    ...               verbose=0)
+    >>> [round(float(v), 4) for v in cb.learning_rates]
+    [0.1, 0.075, 0.05, 0.025]
+    >>> [round(v, 4) for v in h.history["learning_rate"]]
+    [0.075, 0.025]
+    >>> round(float(model.optimizer.learning_rate), 4)
+    0.025
+    """
+
+    def __init__(self, schedule, verbose=0, *, update="epoch", plateau=None, window=None):
+        super().__init__()
+        self.update = _checks.choice("update", update, _UPDATES)
+        if plateau is not None and not isinstance(plateau, Plateau):
+            raise TypeError(
+                f"Argument `plateau` must be a keras_lrsched Plateau or None. Received: "
+                f"plateau={plateau!r}"
+            )
+        self.window = None if window is None else _checks.integer("window", window, minimum=1)
+        self._source = make_source(schedule)
+        self.schedule = schedule
+        self.verbose = verbose
+        self.plateau = plateau
+        self._state = None
+        self._binding = None  # kept across fits: the variables and the compiled step
+        self._run = None
+        self._records = []  # per epoch: (stepper or None, first step or lr, updates, scale)
+
+    # ------------------------------------------------------------------ read-outs
+
+    @property
+    def learning_rates(self):
+        """The lr applied at each optimizer update of the latest ``fit``, as float32.
+
+        Worked out on the host when read, from the schedule and the step range of each epoch.
+        """
+        parts = []
+        for stepper, first, n, scale in self._records:
+            if stepper is None:
+                parts.append(np.full(n, first, dtype=np.float32))
+            else:
+                parts.append(scaled(stepper.get(first, n), scale, self.plateau))
+        if not parts:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(parts)
+
+    @property
+    def scale(self):
+        """The current plateau scale (1.0 without a plateau, or before the first ``fit``)."""
+        if self.plateau is None or self._state is None or self._state.plateau is None:
+            return 1.0
+        return float(self._state.plateau["scale"])
+
+    def restore(self):
+        """Put the optimizer back as it was before ``fit``, its float lr holding the last lr
+        applied. Every fit does this when it ends, and the next fit when one raised."""
+        if self._binding is not None:
+            self._binding.uninstall()
+
+    # ------------------------------------------------------------------ keras hooks
+
+    def set_model(self, model):
+        super().set_model(model)
+        # Attached now, before any on_train_begin, so that BackupAndRestore finds it wherever it
+        # stands in the list: its load writes the saved state straight into this object.
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            self._state = attach_state(optimizer)
+        if self._binding is not None:
+            # Keras calls set_model when a fit builds its callback list, just before it calls
+            # make_train_function: a fit with this callback, not one to heal.
+            self._binding.armed = self._binding.model is model
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError(
+                "LearningRateScheduler needs a compiled model with an optimizer: call "
+                "model.compile(optimizer=..., loss=...) before fit. Received: a model with "
+                "optimizer=None"
+            )
+        for entry in getattr(optimizer, "optimizers", None) or [optimizer]:
+            if not hasattr(entry, "learning_rate"):
+                raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        install.heal(optimizer)
+        with self._healing_on_error():
+            self._state = attach_state(optimizer)
+            self._records = []
+            # Only step mode's window has a size; it follows the fit's steps per epoch.
+            size = window_size(self)[0] + 1 if self.update == "step" else 0
+            binding = self._binding
+            if binding is None or not binding.matches(model, optimizer, size):
+                binding = self._binding = install.Binding(self, model, optimizer, size)
+            binding.armed = False
+            self._run = binding.run = Run(self, binding)
+            binding.install()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._active():
+            with self._healing_on_error():
+                self._run.epoch_begin(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._active() and self._run.check_batches:
+            with self._healing_on_error():
+                self._run.batch_begin(batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._active():
+            with self._healing_on_error():
+                self._run.epoch_end(epoch, logs if logs is not None else {})
+
+    def on_train_end(self, logs=None):
+        self.restore()
+
+    def on_test_begin(self, logs=None):
+        self._disarm()
+
+    def on_predict_begin(self, logs=None):
+        self._disarm()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _active(self):
+        return self._binding is not None and self._binding.installed and self._run is not None
+
+    def _disarm(self):
+        # evaluate()/predict() call set_model too; only a fit consumes the arming.
+        if self._binding is not None:
+            self._binding.armed = False
+
+    @contextlib.contextmanager
+    def _healing_on_error(self):
+        """Around each hook: whatever it raises, the optimizer is put back first."""
+        try:
+            yield
+        except BaseException:
+            self.restore()
+            raise

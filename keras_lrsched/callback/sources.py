@@ -1,0 +1,299 @@
+"""Where the callback's learning rates come from: a closed-form schedule, a table, or a Python
+function. Every source answers the same questions (`Source`), in both modes."""
+
+import keras
+import numpy as np
+
+from .. import _checks
+from ..schedules import Schedule
+from ..schedules._host import HostSchedule
+from ..table import Table, precompute
+
+_LRSchedule = keras.optimizers.schedules.LearningRateSchedule
+_CHECK_CHUNK = 1 << 20
+_CHECK_AHEAD_MAX = 1 << 24  # a closed form is checked this far ahead before training
+_PRECOMPUTE_MAX = 1 << 26  # a function's host table for the whole run: at most 256 MB
+_PYTHON_LOOP_MAX = 1 << 14  # below this a Python loop beats Numba's compile time
+_HOST_BLOCK = 1 << 12  # a foreign schedule is evaluated on the host this many steps at a time
+_EPOCH_PLAN_MAX = 1 << 16  # epoch mode: a kernel schedule's epochs computed at the first one
+_EXPLAIN_LIMIT = 1_000_000
+
+
+def make_source(schedule):
+    """The source for the callback's `schedule` argument; TypeError for anything else."""
+    if isinstance(schedule, Table):
+        return TableSource(schedule.values)
+    if isinstance(schedule, _LRSchedule):
+        return ScheduleSource(schedule)
+    if isinstance(schedule, (np.ndarray, list, tuple)):
+        return TableSource(_checks.lr_array("schedule", schedule, None))
+    if callable(schedule):
+        arity = _checks.positional_arity(schedule)
+        if arity is not None and arity not in (1, 2):
+            raise TypeError(
+                "Argument `schedule` must be a function schedule(index, lr) or schedule(index). "
+                f"Received: schedule={schedule!r} requiring {arity} positional arguments"
+            )
+        return FunctionSource(schedule, arity)
+    raise TypeError(
+        "Argument `schedule` must be a LearningRateSchedule, a Table or array of learning "
+        f"rates, or a function of the epoch or step. Received: schedule={schedule!r}"
+    )
+
+
+class Source:
+    """The interface. ``in_graph``: a keras schedule the train step computes itself (step mode),
+    or None: the step looks the lr up in a window the host fills from `stepper`. ``needs_lr``:
+    the source is handed the current lr (a keras-style recurrence f(index, lr))."""
+
+    in_graph = None
+    needs_lr = False
+
+    def plan_epochs(self, first, count):
+        """Epoch mode, at the fit's first epoch: the epochs first..first+count-1 will be asked."""
+
+    def epoch_value(self, epoch, current_lr):
+        """The lr of `epoch` as a checked Python float."""
+        raise NotImplementedError
+
+    def stepper(self, start, count, lr_prev):
+        """Step mode, at the fit's first epoch: an object whose ``get(start, n)`` gives the
+        checked float32 lr of steps start..start+n-1 and ``check(start, n)`` checks them;
+        `count` is the run's length in steps (None: unknown); ``recurrent`` says whether its
+        last value is handed on to a resumed run."""
+        raise NotImplementedError
+
+
+class ScheduleSource(Source):
+    """A closed form.
+
+    A keras_lrsched schedule is evaluated on the host by its Numba kernel in both modes (step
+    mode looks its values up in a device window); any other keras schedule is called with the
+    epoch in epoch mode, and inside the train step in step mode.
+    """
+
+    recurrent = False
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+        # A Schedule subclass of the user's without a kernel (_fill) is handled as foreign.
+        self.kernel = isinstance(schedule, Schedule) and type(schedule)._fill is not Schedule._fill
+        self.in_graph = None if self.kernel else schedule
+        self.checked = (0, 0)  # the steps check_run covered
+        self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
+        self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
+        self.host = HostSchedule(schedule)
+
+    def plan_epochs(self, first, count):
+        """Compute the lr of epochs first..first+count-1 at once (one kernel call).
+
+        At most ``_EPOCH_PLAN_MAX`` of them: fit(epochs=10**9) stopped early must not allocate
+        8 GB. An epoch past the plan costs a kernel call of its own (microseconds).
+        """
+        self.epochs = (first, np.zeros(0))
+        if self.kernel and count:
+            count = min(count, _EPOCH_PLAN_MAX)
+            try:
+                self.epochs = (first, self.schedule.table(count, first, dtype="float64"))
+            except Exception:  # noqa: BLE001 - a foreign child failing later: per epoch below
+                pass
+
+    def epoch_value(self, epoch, current_lr):
+        where = f"epoch {epoch}"
+        if self.kernel:
+            first, values = self.epochs
+            if not first <= epoch < first + values.shape[0]:
+                first, values = epoch, _checks.call(
+                    lambda: self.schedule.table(1, epoch, dtype="float64"), (), where
+                )
+            # Checked here, not when planned: a bad value stops training at its own epoch.
+            return _checks.lr_value(float(values[epoch - first]), where)
+        return _checks.lr_value(_checks.call(self.schedule, (epoch,), where), where)
+
+    def stepper(self, start, count, lr_prev):
+        # A new fit: nothing computed for an earlier one is reused (its schedule may have changed).
+        self.checked, self.cache = (0, 0), (0, np.zeros(0, np.float32))
+        self.host = HostSchedule(self.schedule)
+        if count:
+            self.check_run(start, min(count, _CHECK_AHEAD_MAX))
+        return self
+
+    def check_run(self, start, count):
+        """Check every step of the run before training starts, a chunk at a time.
+
+        A schedule that cannot be evaluated on a vector of steps is checked an epoch at a time
+        instead.
+        """
+        first = None
+        for lo in range(start, start + count, _CHECK_CHUNK):
+            n = min(_CHECK_CHUNK, start + count - lo)
+            if self.get(lo, n, loop=False) is None:
+                return  # no vector evaluation: each epoch is checked as it comes
+            if first is None:
+                first = self.cache
+        self.checked = (start, start + count)
+        if first is not None:
+            self.cache = first  # the run's first steps are read again first
+
+    def check(self, start, n):
+        """Check steps start..start+n-1 unless the run check covered them."""
+        lo, hi = self.checked
+        if not (lo <= start and start + n <= hi):
+            self.get(start, n)
+
+    def get(self, start, n, loop=True):
+        """The lr at steps start..start+n-1 as float32, each value checked (None when only a
+        step-by-step evaluation would do and `loop` is False).
+
+        A keras_lrsched schedule is evaluated by its Numba kernel (float64, rounded once to
+        float32), exactly the steps asked for. Any other schedule goes through `HostSchedule`
+        on at least ``_HOST_BLOCK`` steps, and the block is kept: the epoch's checks, the lr
+        logged at its end and ``learning_rates`` read it again without calling the schedule.
+        """
+        if n <= 0:
+            return np.zeros(0, dtype=np.float32)
+        lo, values = self.cache
+        if not (lo <= start and start + n <= lo + values.shape[0]):
+            if self.kernel:
+                block = self.schedule.table(n, start)
+            else:
+                block = self.host.values(start, max(n, _HOST_BLOCK), loop=loop)
+                if block is None:
+                    return None
+            self.cache = lo, values = start, np.asarray(block, dtype=np.float32)
+        # Checked when read, not when computed: a block reaches beyond the steps asked for.
+        return _checks.lr_values(values[start - lo : start - lo + n].copy(), start)
+
+
+class TableSource(Source):
+    """A table of learning rates, held on the host as a float32 copy; holds its last value.
+
+    A copy, so that what was checked is what is applied even if the caller's array changes.
+    """
+
+    recurrent = False
+
+    def __init__(self, values):
+        self.values32 = np.array(values, dtype=np.float32, copy=True)
+
+    def epoch_value(self, epoch, current_lr):
+        return float(self.values32[min(epoch, self.values32.shape[0] - 1)])
+
+    def stepper(self, start, count, lr_prev):
+        return self
+
+    def check(self, start, n):
+        pass  # every value was checked when the table was made
+
+    def get(self, start, n):
+        size = self.values32.shape[0]
+        inside = self.values32[min(start, size) : min(start + max(n, 0), size)]
+        if inside.shape[0] == max(n, 0):
+            return inside.copy()
+        return np.concatenate([inside, np.full(max(n, 0) - inside.shape[0], self.values32[-1])])
+
+
+class FunctionSource(Source):
+    """A Python function of the index: f(index) or the keras-style recurrence f(index, lr)."""
+
+    def __init__(self, fn, arity):
+        self.fn = fn
+        self.arity = arity
+        self.needs_lr = arity != 1
+
+    def epoch_value(self, epoch, current_lr):
+        where = f"epoch {epoch}"
+        if self.arity == 2:
+            value = _checks.call(self.fn, (epoch, current_lr), where)
+        elif self.arity == 1:
+            value = _checks.call(self.fn, (epoch,), where)
+        else:  # a signature Python cannot inspect: keras' own try-then-fall-back
+            try:
+                value = self.fn(epoch, current_lr)
+            except TypeError:
+                value = _checks.call(self.fn, (epoch,), where)
+        return _checks.lr_value(value, where)
+
+    def stepper(self, start, count, lr_prev):
+        arity = self.arity
+        if arity is None:
+            try:
+                self.fn(start, lr_prev)
+                arity = 2
+            except TypeError:
+                arity = 1
+        if count is not None and count > _PRECOMPUTE_MAX:
+            count = None  # computed, and checked, a window ahead instead
+        return FunctionSteps(self.fn, arity, start, count, lr_prev)
+
+
+class FunctionSteps:
+    """A function's values on the host, from the first step of a fit on.
+
+    With a known run length (at most 2**26 steps, 256 MB) the whole run is computed, and checked,
+    at once; past its end the last value holds. Otherwise the values are computed a window ahead
+    as the run goes, each part checked before it is used, and the host keeps only the part from
+    the latest step asked for: memory stays bounded by the window, however long the run. Steps
+    before that part (``learning_rates`` reads the whole fit) are computed again from the fit's
+    first step.
+    """
+
+    def __init__(self, fn, arity, start, count, lr_prev):
+        self.fn, self.arity, self.origin, self.lr_origin = fn, arity, start, lr_prev
+        self.recurrent = arity == 2
+        self.known = count is not None
+        self.lo = start
+        self.values = self._compute(start, count if self.known else 0, lr_prev)
+
+    def _compute(self, start, n, lr_prev):
+        if n <= _PYTHON_LOOP_MAX:
+            return _python_table(self.fn, self.arity, start, n, lr_prev)
+        kwargs = {"start": start}
+        if self.arity == 2:
+            kwargs["initial_lr"] = lr_prev
+        try:
+            return precompute(self.fn, n, **kwargs)
+        except Exception as err:  # noqa: BLE001 - replayed below to name the step
+            _explain(self.fn, self.arity, start, n, lr_prev, err)
+            raise
+
+    def get(self, start, n):
+        if start < self.lo:  # behind the part kept: computed again, not kept
+            return self._compute(self.origin, start + n - self.origin, self.lr_origin)[
+                start - self.origin :
+            ]
+        hi = self.lo + self.values.shape[0]
+        if start + n > hi:
+            if self.known:
+                if self.values.shape[0] == 0:
+                    return np.zeros(0, dtype=np.float32)
+                pad = np.full(start + n - hi, self.values[-1], dtype=np.float32)
+                self.values = np.concatenate([self.values, pad])
+            else:
+                lr_prev = float(self.values[-1]) if self.values.shape[0] else self.lr_origin
+                more = self._compute(hi, max(start + n - hi, n, 1024), lr_prev)
+                # Only the part from `start` on is kept: the run never reads behind it again.
+                self.values = np.concatenate([self.values, more])[start - self.lo :]
+                self.lo = start
+        return self.values[start - self.lo : start - self.lo + n]
+
+    def check(self, start, n):
+        self.get(start, n)  # each part is checked when it is computed
+
+
+def _python_table(fn, arity, start, n, lr_prev):
+    """A short table in plain Python: faster than compiling `fn` with Numba, same numbers."""
+    out = np.empty(n, dtype=np.float32)
+    lr = None if lr_prev is None else float(np.float32(lr_prev))
+    for i in range(n):
+        where = f"step {start + i}"
+        args = (start + i, lr) if arity == 2 else (start + i,)
+        out[i] = _checks.lr_value(_checks.call(fn, args, where), where)
+        lr = float(out[i])
+    return out
+
+
+def _explain(fn, arity, start, n, lr_prev, err):
+    """Replay `fn` in Python to name the first step whose value is bad; re-raise as ours."""
+    _python_table(fn, arity, start, min(n, _EXPLAIN_LIMIT), lr_prev)
+    raise err
