@@ -12,8 +12,8 @@ fit the callback sets instance attributes (docs/callback_design.md):
   saved mid-fit is a plain keras file;
 * ``model.make_train_function``: a guard. Keras calls ``on_train_end`` only when a fit ends, so
   a fit that raised (another callback, Ctrl-C) leaves all of the above in place. Every fit calls
-  ``make_train_function`` before any ``on_train_begin``; the guard takes everything off there
-  unless the fit is one of this callback's (its ``set_model`` arms the guard just before).
+  ``make_train_function`` before any ``on_train_begin``; the guard takes everything off there.
+  A fit with this callback then puts it back in its ``on_train_begin``.
 
 A `Binding` is made once per callback, model and compile, and kept across fits: its variables
 and its compiled train step are put back at the next fit, so that repeated fits do not retrace.
@@ -118,7 +118,6 @@ class Binding:
         self.compiled = None  # the train function traced with the hooks in place
         self.plain = None  # the model's train function before the install
         self.installed = False
-        self.armed = False  # set_model of this callback ran: the next fit is one of ours
         self.run = None  # the current fit's bookkeeping (runs.Run)
         self.saver_overrides = []
         self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
@@ -255,11 +254,9 @@ def _guard(binding):
     model = binding.model
 
     def make_train_function(force=False):
-        armed, binding.armed = binding.armed, False
-        if not armed:
-            # A fit (or train_on_batch) without this callback, after a fit with it that never
-            # ended: the optimizer and the step go back to the model's own first.
-            binding.uninstall()
+        # A fit (or train_on_batch) after a fit that never ended: the optimizer and the step go
+        # back to the model's own first. A fit with this callback re-installs at its train begin.
+        binding.uninstall()
         return type(model).make_train_function(model, force=force)
 
     return make_train_function

@@ -119,10 +119,6 @@ class LearningRateScheduler(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             self._state = attach_state(optimizer)
-        if self._binding is not None:
-            # Keras calls set_model when a fit builds its callback list, just before it calls
-            # make_train_function: a fit with this callback, not one to heal.
-            self._binding.armed = self._binding.model is model
 
     def on_train_begin(self, logs=None):
         model = self.model
@@ -145,7 +141,6 @@ class LearningRateScheduler(keras.callbacks.Callback):
             binding = self._binding
             if binding is None or not binding.matches(model, optimizer, size):
                 binding = self._binding = install.Binding(self, model, optimizer, size)
-            binding.armed = False
             self._run = binding.run = Run(self, binding)
             binding.install()
 
@@ -167,21 +162,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.restore()
 
-    def on_test_begin(self, logs=None):
-        self._disarm()
-
-    def on_predict_begin(self, logs=None):
-        self._disarm()
-
     # ------------------------------------------------------------------ helpers
 
     def _active(self):
         return self._binding is not None and self._binding.installed and self._run is not None
-
-    def _disarm(self):
-        # evaluate()/predict() call set_model too; only a fit consumes the arming.
-        if self._binding is not None:
-            self._binding.armed = False
 
     @contextlib.contextmanager
     def _healing_on_error(self):
