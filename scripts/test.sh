@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): set everything up in .venv, then run the suite once per
 # Keras backend, each in its own process, plus the backend-free kernel tests (also once with
-# NUMBA_DISABLE_JIT=1, so the kernel bodies run as Python).
+# NUMBA_DISABLE_JIT=1, so the kernel bodies run as Python); then the callback's tests on the
+# oldest keras supported, under JAX and Torch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,24 @@ run "kernels (NUMBA_DISABLE_JIT=1)" env NUMBA_DISABLE_JIT=1 "$PY" -m pytest -q t
 for backend in jax tensorflow torch; do
     run "backend $backend" env KERAS_BACKEND="$backend" "$PY" -m pytest -q tests \
         --ignore=tests/kernels --doctest-modules keras_lrsched "$@"
+done
+
+# The oldest keras supported (pyproject: keras>=3.8), with the jax of its month: the callback's
+# tests under JAX and Torch, in a venv of its own.
+MIN_VENV="${MIN_VENV:-.venv-min}"
+MIN_PY="$MIN_VENV/bin/python"
+MIN_PINS=("keras==3.8.0" "jax==0.5.0" "jaxlib==0.5.0" "torch==2.13.0")
+if [ ! -x "$MIN_PY" ]; then
+    python3 -m venv "$MIN_VENV" || exit 1
+fi
+"$MIN_PY" -m pip install -q --upgrade pip || exit 1
+"$MIN_PY" -m pip install -q "${MIN_PINS[@]}" || exit 1
+"$MIN_PY" -m pip install -q -e ".[test]" "${MIN_PINS[@]}" || exit 1
+MIN_TESTS=(tests/test_callback_lifecycle.py tests/test_callback.py tests/test_callback_resume.py
+           tests/test_callback_save.py tests/test_plateau.py)
+for backend in jax torch; do
+    run "keras 3.8, backend $backend" env KERAS_BACKEND="$backend" "$MIN_PY" -m pytest -q \
+        "${MIN_TESTS[@]}" "$@"
 done
 
 if [ ${#failed[@]} -ne 0 ]; then
