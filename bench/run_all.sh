@@ -16,6 +16,8 @@ echo "== start-up" >&2
 "$PY" bench/bench_startup.py "${QUICK[@]}"
 echo "== callback" >&2
 "$PY" bench/bench_callback.py "${QUICK[@]}"
+echo "== repeated fits" >&2
+"$PY" bench/bench_refit.py "${QUICK[@]}"
 echo "== GPU check" >&2
 "$PY" bench/gpu_check.py
 "$PY" bench/write_results.py

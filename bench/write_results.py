@@ -36,6 +36,7 @@ def main():
         ("Tables", "tables.md", "![ns per step against N, per family](results/tables.png)"),
         ("Start-up", "startup.md", None),
         ("Callback", "callback.md", None),
+        ("Repeated fits", "refit.md", None),
     ]
     for title, name, extra in sections:
         text = read(name)
