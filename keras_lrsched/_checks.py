@@ -141,7 +141,7 @@ def lr_value(value, where, what="The schedule"):
     """
     if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{what} must give a number. Received: {value!r} at {where}")
-    if isinstance(value, numbers.Real):
+    if isinstance(value, (float, int)) or isinstance(value, numbers.Real):  # the first is fast
         array = np.asarray(float(value))
     else:
         try:

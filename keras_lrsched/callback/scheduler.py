@@ -1,8 +1,6 @@
 """`LearningRateScheduler`: the public callback. Its hooks only delegate: to the sources
 (sources.py), the fit's bookkeeping (runs.py) and the optimizer hooks (install.py)."""
 
-import contextlib
-
 import keras
 import numpy as np
 
@@ -133,31 +131,31 @@ class LearningRateScheduler(keras.callbacks.Callback):
             if not hasattr(entry, "learning_rate"):
                 raise ValueError('Optimizer must have a "learning_rate" attribute.')
         install.heal(optimizer)
-        with self._healing_on_error():
-            self._state = attach_state(optimizer)
-            self._records = []
-            # Only step mode's window has a size; it follows the fit's steps per epoch.
-            size = window_size(self)[0] + 1 if self.update == "step" else 0
-            binding = self._binding
-            if binding is None or not binding.matches(model, optimizer, size):
-                binding = self._binding = install.Binding(self, model, optimizer, size)
-            self._run = binding.run = Run(self, binding)
-            binding.install()
+        self._healing(self._begin, model, optimizer)
+
+    def _begin(self, model, optimizer):
+        """Attach the state, make (or reuse) the binding, start this fit's run, install."""
+        self._state = attach_state(optimizer)
+        self._records = []
+        # Only step mode's window has a size; it follows the fit's steps per epoch.
+        size = window_size(self)[0] + 1 if self.update == "step" else 0
+        binding = self._binding
+        if binding is None or not binding.matches(model, optimizer, size):
+            binding = self._binding = install.Binding(self, model, optimizer, size)
+        self._run = binding.run = Run(self, binding)
+        binding.install()
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._active():
-            with self._healing_on_error():
-                self._run.epoch_begin(epoch)
+            self._healing(self._run.epoch_begin, epoch)
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._active() and self._run.check_batches:
-            with self._healing_on_error():
-                self._run.batch_begin(batch)
+            self._healing(self._run.batch_begin, batch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._active():
-            with self._healing_on_error():
-                self._run.epoch_end(epoch, logs if logs is not None else {})
+            self._healing(self._run.epoch_end, epoch, logs if logs is not None else {})
 
     def on_train_end(self, logs=None):
         self.restore()
@@ -167,11 +165,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
     def _active(self):
         return self._binding is not None and self._binding.installed and self._run is not None
 
-    @contextlib.contextmanager
-    def _healing_on_error(self):
-        """Around each hook: whatever it raises, the optimizer is put back first."""
+    def _healing(self, method, *args):
+        """`method(*args)`; whatever it raises, the optimizer is put back first."""
         try:
-            yield
+            return method(*args)
         except BaseException:
             self.restore()
             raise
