@@ -37,6 +37,7 @@ def main():
         ("Start-up", "startup.md", None),
         ("Callback", "callback.md", None),
         ("Repeated fits", "refit.md", None),
+        ("Hook time, before and after the lifecycle change", "hooks_ab.md", None),
     ]
     for title, name, extra in sections:
         text = read(name)
