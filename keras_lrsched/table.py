@@ -1,6 +1,5 @@
 """Precomputed lr tables: `precompute()` and the `Table` lookup schedule."""
 
-import functools
 import os
 import warnings
 
@@ -59,29 +58,15 @@ class Table(Schedule):
 
 
 def _numba_compiled(fn):
-    """`fn` as a Numba dispatcher, or None when Numba cannot compile it. The few latest
-    functions keep theirs, so that one computed a part at a time compiles once."""
+    """`fn` as a Numba dispatcher, or None when Numba cannot compile it."""
     import numba
 
     if isinstance(fn, numba.core.registry.CPUDispatcher):
         return fn
     try:
-        hash(fn)
-    except TypeError:  # an unhashable callable: compiled for this call only
-        return _compile(fn)
-    return _compile_cached(fn)
-
-
-def _compile(fn):
-    import numba
-
-    try:
         return numba.njit(cache=False)(fn)
     except Exception:  # noqa: BLE001 - anything Numba refuses means "not compilable"
         return None
-
-
-_compile_cached = functools.lru_cache(maxsize=8)(_compile)
 
 
 def _run_compiled(run, fallback, what):
@@ -169,9 +154,11 @@ def _describe(fn):
 
 
 def _fill_function(fn, out, start=0):
+    python = getattr(fn, "py_func", fn)  # a dispatcher that fails typing runs as Python
+
     def fallback():
         for k in range(out.shape[0]):
-            out[k] = _python_value(fn, start + k)
+            out[k] = _python_value(python, start + k)
 
     compiled = _numba_compiled(fn)
     if compiled is None:
@@ -187,10 +174,12 @@ def _fill_function(fn, out, start=0):
 
 
 def _scan_recurrence(fn, out, initial_lr, start=0):
+    python = getattr(fn, "py_func", fn)  # a dispatcher that fails typing runs as Python
+
     def fallback():
         lr = float(np.float32(initial_lr))
         for k in range(out.shape[0]):
-            lr = float(np.float32(_python_value(fn, start + k, lr)))
+            lr = float(np.float32(_python_value(python, start + k, lr)))
             out[k] = lr
 
     compiled = _numba_compiled(fn)

@@ -44,7 +44,11 @@ def make_source(schedule):
 class Source:
     """The interface. ``in_graph``: a keras schedule the train step computes itself (step mode),
     or None: the step looks the lr up in a window the host fills from `stepper`. ``needs_lr``:
-    the source is handed the current lr (a keras-style recurrence f(index, lr))."""
+    the source is handed the current lr (a keras-style recurrence f(index, lr)).
+
+    A stepper (what `stepper` returns; a schedule or table source is its own) has ``get(start,
+    n)``, ``check(start, n)`` and ``recurrent``: whether its last value is handed on to a resumed
+    run, as a recurrence's is."""
 
     in_graph = None
     needs_lr = False
@@ -240,6 +244,7 @@ class FunctionSteps:
 
     def __init__(self, fn, arity, start, count, lr_prev):
         self.fn, self.arity, self.origin, self.lr_origin = fn, arity, start, lr_prev
+        self.compiled = None  # fn compiled by Numba once for this fit (False: it cannot be)
         self.recurrent = arity == 2
         self.known = count is not None
         self.lo = start
@@ -251,8 +256,11 @@ class FunctionSteps:
         kwargs = {"start": start}
         if self.arity == 2:
             kwargs["initial_lr"] = lr_prev
+        if self.compiled is None:
+            # Once per fit, not per part: a run of unknown length is computed a part at a time.
+            self.compiled = _numba_jit(self.fn)
         try:
-            return precompute(self.fn, n, **kwargs)
+            return precompute(self.compiled or self.fn, n, **kwargs)
         except Exception as err:  # noqa: BLE001 - replayed below to name the step
             _explain(self.fn, self.arity, start, n, lr_prev, err)
             raise
@@ -272,13 +280,27 @@ class FunctionSteps:
             else:
                 lr_prev = float(self.values[-1]) if self.values.shape[0] else self.lr_origin
                 more = self._compute(hi, max(start + n - hi, n, 1024), lr_prev)
-                # Only the part from `start` on is kept: the run never reads behind it again.
-                self.values = np.concatenate([self.values, more])[start - self.lo :]
-                self.lo = start
+                # Only the part from the step before `start` on is kept: the run reads nothing
+                # older (the lr of the latest update is the oldest, at a save or an uninstall).
+                keep = max(self.lo, start - 1)
+                self.values = np.concatenate([self.values, more])[keep - self.lo :]
+                self.lo = keep
         return self.values[start - self.lo : start - self.lo + n]
 
     def check(self, start, n):
         self.get(start, n)  # each part is checked when it is computed
+
+
+def _numba_jit(fn):
+    """`fn` as a Numba dispatcher (compiled at its first call), or False when Numba refuses it."""
+    import numba
+
+    if isinstance(fn, numba.core.registry.CPUDispatcher):
+        return fn
+    try:
+        return numba.njit(cache=False)(fn)
+    except Exception:  # noqa: BLE001 - precompute then runs the Python function
+        return False
 
 
 def _python_table(fn, arity, start, n, lr_prev):
