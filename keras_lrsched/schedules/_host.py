@@ -25,9 +25,9 @@ class HostSchedule:
     * step by step, each value through ``schedule(step)``; an error names the step.
     """
 
-    def __init__(self, schedule, what=None):
+    def __init__(self, schedule, what="The schedule"):
         self.schedule = schedule
-        self.what = what or type(schedule).__name__
+        self.what = what
         self.way = "vector"
         self._mapped = None
         self._warned = False
@@ -52,16 +52,17 @@ class HostSchedule:
         if not self._warned and n > _MIN_SIZE:
             self._warned = True
             warnings.warn(
-                f"{self.what} does not take a vector of steps; evaluating it step by step, which "
-                "is slow for long tables.",
+                f"{type(self.schedule).__name__} does not take a vector of steps; evaluating it "
+                "step by step, which is slow for long tables.",
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return np.asarray(
-            [keras.ops.convert_to_numpy(
-                _checks.call(self.schedule, (k,), f"step {k}", self.what))
-             for k in range(start, start + n)]
-        )
+        return np.asarray([self._one(k) for k in range(start, start + n)])
+
+    def _one(self, step):
+        where = f"step {step}"
+        return _checks.lr_value(_checks.call(self.schedule, (step,), where, self.what), where,
+                                self.what)
 
     def _vmapped(self):
         if self._mapped is None:
