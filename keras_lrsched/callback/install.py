@@ -12,11 +12,16 @@ fit the callback sets instance attributes (docs/callback_design.md):
   saved mid-fit is a plain keras file;
 * ``model.make_train_function``: a guard. Keras calls ``on_train_end`` only when a fit ends, so
   a fit that raised (another callback, Ctrl-C) leaves all of the above in place. Every fit calls
-  ``make_train_function`` before any ``on_train_begin``; the guard takes everything off there.
-  A fit with this callback then puts it back in its ``on_train_begin``.
+  ``make_train_function()`` before any ``on_train_begin``; the guard takes everything off there.
+  A fit with this callback then puts it back in its ``on_train_begin``. A rebuild forced during
+  the fit (``make_train_function(force=True)``, as keras advises after changing
+  ``layer.trainable``) is not a new fit: it rebuilds the step with the hooks in place.
 
-A `Binding` is made once per callback, model and compile, and kept across fits: its variables
-and its compiled train step are put back at the next fit, so that repeated fits do not retrace.
+A `Binding` is kept across fits: its variables and its compiled train step are put back at the
+next fit, so that repeated fits do not retrace. A new one (and one compile) comes with another
+model, optimizer or window size, a plateau added or removed, a changed number of optimizer
+variables, or a model train function that is not the one the binding left (``model.compile()``,
+a forced rebuild between fits).
 """
 
 import warnings
@@ -106,7 +111,7 @@ class Binding:
         self.callback, self.model, self.optimizer = callback, model, optimizer
         self.step_mode = callback.update == "step"
         self.size = size  # the window's entries: the steps it serves, plus one
-        self.token = _compile_token(model)
+        self.token = (_compile_token(model), callback.plateau is None)
         if hasattr(optimizer, "optimizers"):
             entries = list(optimizer.optimizers)
             keys = [f"learning_rate_{o.name}" for o in entries]
@@ -117,6 +122,7 @@ class Binding:
         self.variables = []  # (optimizer, variable): made at the first install
         self.compiled = None  # the train function traced with the hooks in place
         self.plain = None  # the model's train function before the install
+        self.left = None  # the train function the last uninstall left on the model
         self.installed = False
         self.run = None  # the current fit's bookkeeping (runs.Run)
         self.saver_overrides = []
@@ -129,13 +135,16 @@ class Binding:
             model is self.model
             and getattr(model, "optimizer", None) is optimizer is self.optimizer
             and size == self.size
-            and _compile_token(model) is self.token
+            and (_compile_token(model), self.callback.plateau is None) == self.token
             and [len(opt.variables) for opt in all_optimizers(optimizer)] == self.counts
+            and (self.compiled is None or model.train_function is self.left)
         )
 
     # ------------------------------------------------------------ install
 
     def install(self):
+        self.installed = True  # first: whatever fails below, uninstall takes off what was done
+        setattr(self.optimizer, INSTALL_ATTR, self)
         if not self._made:
             self._make_variables()
         else:
@@ -144,23 +153,25 @@ class Binding:
         for g in self.groups:
             if g.getter is not None:
                 g.leaf._get_current_learning_rate = g.getter
-            if g.lr_var is not None:
+            if g.lr_var is not None and self.step_mode:
                 g.lr_known = backend.host_float(g.lr_var)
         if self.variables or self.step_mode:
             self._override_savers()
-        setattr(self.optimizer, INSTALL_ATTR, self)
-        self.installed = True
         backend.record_state_shardings(self.model)
         if any(g.getter is not None for g in self.groups):
             model = self.model
             self.plain = model.train_function
             if self.compiled is None:
                 # The compiled step must see the installed lr: built once for this binding.
-                type(model).make_train_function(model, force=True)
-                self.compiled = model.train_function
+                self.rebuild()
             else:
                 model.train_function = self.compiled
             model.make_train_function = _guard(self)
+
+    def rebuild(self):
+        model = self.model
+        type(model).make_train_function(model, force=True)
+        self.compiled = model.train_function
 
     def _make_variables(self):
         model, source, size = self.model, self.callback._source, self.size
@@ -218,10 +229,16 @@ class Binding:
         if not self.installed:
             return
         model = self.model
-        # Matched to optimizer.variables by position: written back while ours are still in.
-        backend.sync_jax_state(model)
-        if self.run is not None:
-            self.run.settle_lr()
+        try:
+            # Matched to optimizer.variables by position: written back while ours are still in.
+            backend.sync_jax_state(model)
+            if self.run is not None:
+                self.run.sync_lr_variables()
+        finally:
+            self._take_off()
+
+    def _take_off(self):
+        model = self.model
         for opt in self.saver_overrides:
             for name in _SAVERS:
                 if name in vars(opt):
@@ -236,7 +253,7 @@ class Binding:
             delattr(model, "make_train_function")
         if self.compiled is not None and model.train_function is self.compiled:
             model.train_function = self.plain  # the plain step, as it was before this fit
-        self.plain = None
+        self.left, self.plain = model.train_function, None
         if getattr(self.optimizer, INSTALL_ATTR, None) is self:
             delattr(self.optimizer, INSTALL_ATTR)
         self.installed = False
@@ -254,10 +271,14 @@ def _guard(binding):
     model = binding.model
 
     def make_train_function(force=False):
+        if force:
+            # A rebuild asked for during a fit (layer.trainable changed): with the hooks in place.
+            binding.rebuild()
+            return None
         # A fit (or train_on_batch) after a fit that never ended: the optimizer and the step go
         # back to the model's own first. A fit with this callback re-installs at its train begin.
         binding.uninstall()
-        return type(model).make_train_function(model, force=force)
+        return type(model).make_train_function(model)
 
     return make_train_function
 

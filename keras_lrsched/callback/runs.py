@@ -35,7 +35,7 @@ def window_size(callback):
 class Run:
     """The current fit: where each epoch began, the host-side steppers, what was applied."""
 
-    def __init__(self, callback, binding):
+    def __init__(self, callback, binding, window, spe):
         self.cb = callback
         self.binding = binding
         self.model = binding.model
@@ -46,7 +46,7 @@ class Run:
         params = callback.params or {}
         self.epochs = params.get("epochs")
         self.steps = params.get("steps")
-        self.window, self.spe = window_size(callback)
+        self.window, self.spe = window, spe
         # One entry more than the steps it serves: between epochs the optimizer reports the lr
         # of the next update (TensorBoard logs it), as it does for a schedule it owns.
         self.size = binding.size
@@ -119,7 +119,6 @@ class Run:
             lr = value * scale if self.cb.plateau is not None else value
             if g.lr_var is not None:
                 g.leaf.learning_rate = lr
-                g.lr_known = lr
             else:
                 g.epoch_lr.assign(lr)
             g.epoch_values = float(np.float32(lr))
@@ -227,30 +226,25 @@ class Run:
 
     def _set_lr_variable(self, g, value):
         g.lr_var.assign(float(value))
-        g.lr_known = float(value)
+        # Read back: in the variable's own dtype (a float16 floatx rounds it).
+        g.lr_known = backend.host_float(g.lr_var)
 
     def sync_lr_variables(self):
-        """Step mode: make each float lr variable hold the lr of the latest update (for saves)."""
-        if not self.step_mode:
-            return
-        for g in self.groups:
-            value = None if g.lr_var is None else self._latest_lr(g)
-            if value is not None:
-                self._set_lr_variable(g, value)
+        """Step mode: make each float lr variable hold the lr of the latest update, for a save,
+        a config read, or when the fit's hooks come off.
 
-    def settle_lr(self):
-        """At uninstall: as `sync_lr_variables`, but an lr variable that something else set
-        since this fit last did (``optimizer.learning_rate = x`` after a crash) keeps its value."""
+        A variable that something else set since this fit last did keeps that value:
+        ``optimizer.learning_rate = x`` after a fit that raised takes effect, in the next fit
+        and in a save before it.
+        """
         if not self.step_mode:
             return
         for g in self.groups:
             value = None if g.lr_var is None else self._latest_lr(g)
             if value is None:
                 continue
-            if g.lr_known is not None:
-                now = np.float32(backend.host_float(g.lr_var))
-                if now != np.float32(g.lr_known):
-                    continue
+            if g.lr_known is not None and backend.host_float(g.lr_var) != g.lr_known:
+                continue
             self._set_lr_variable(g, value)
 
     def _say(self, epoch, g, lr, step=None):

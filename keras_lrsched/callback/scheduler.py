@@ -85,12 +85,22 @@ class LearningRateScheduler(keras.callbacks.Callback):
 
         Worked out on the host when read, from the schedule and the step range of each epoch.
         """
+        spans = {}  # one read per stepper, over all its epochs' steps
+        for stepper, first, n, _ in self._records:
+            if stepper is not None:
+                lo, hi = spans.get(id(stepper), (first, first + n))
+                spans[id(stepper)] = (min(lo, first), max(hi, first + n))
+        values = {}
         parts = []
         for stepper, first, n, scale in self._records:
             if stepper is None:
                 parts.append(np.full(n, first, dtype=np.float32))
-            else:
-                parts.append(scaled(stepper.get(first, n), scale, self.plateau))
+                continue
+            lo, hi = spans[id(stepper)]
+            if id(stepper) not in values:
+                values[id(stepper)] = stepper.get(lo, hi - lo)
+            part = values[id(stepper)][first - lo : first - lo + n]
+            parts.append(scaled(part, scale, self.plateau))
         if not parts:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(parts)
@@ -137,12 +147,13 @@ class LearningRateScheduler(keras.callbacks.Callback):
         """Attach the state, make (or reuse) the binding, start this fit's run, install."""
         self._state = attach_state(optimizer)
         self._records = []
+        window, spe = window_size(self)
         # Only step mode's window has a size; it follows the fit's steps per epoch.
-        size = window_size(self)[0] + 1 if self.update == "step" else 0
+        size = window + 1 if self.update == "step" else 0
         binding = self._binding
         if binding is None or not binding.matches(model, optimizer, size):
             binding = self._binding = install.Binding(self, model, optimizer, size)
-        self._run = binding.run = Run(self, binding)
+        self._run = binding.run = Run(self, binding, window, spe)
         binding.install()
 
     def on_epoch_begin(self, epoch, logs=None):
