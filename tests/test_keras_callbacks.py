@@ -219,6 +219,12 @@ def test_with_keras_callbacks_and_an_interrupted_run(update, policy, tmp_path):
     resumed = fit(resumed_model, listed)
 
     assert resumed.history["learning_rate"] == logged[STOP:]
+    # the resumed fit (BackupAndRestore loaded its lr variable at train begin) leaves, and
+    # checkpoints, the lr it applied, not the one it loaded
+    resumed_opt = inner(resumed_model.optimizer)
+    assert float(resumed_opt.learning_rate) == pytest.approx(logged[-1], rel=1e-6)
+    restored = keras.saving.load_model(parts / "ckpt-03.keras")
+    assert float(inner(restored.optimizer).learning_rate) == pytest.approx(logged[2], rel=1e-6)
     np.testing.assert_array_equal(
         np.concatenate([first.learning_rates, second.learning_rates]), scheduler.learning_rates
     )

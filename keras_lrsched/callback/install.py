@@ -175,6 +175,7 @@ class Binding:
 
     def _make_variables(self):
         model, source, size = self.model, self.callback._source, self.size
+        self.variables = []  # what a failed attempt made was untracked by its uninstall
 
         def new(g, shape, dtype, name):
             var = backend.new_variable(model, g.leaf, shape, dtype, name)
@@ -273,7 +274,9 @@ def _guard(binding):
     def make_train_function(force=False):
         if force:
             # A rebuild asked for during a fit (layer.trainable changed): with the hooks in place.
+            # The plain step traced before it is stale too: keras builds it anew when next needed.
             binding.rebuild()
+            binding.plain = None
             return None
         # A fit (or train_on_batch) after a fit that never ended: the optimizer and the step go
         # back to the model's own first. A fit with this callback re-installs at its train begin.
@@ -317,5 +320,9 @@ def _loader(binding, opt):
             return
         for i, variable in enumerate(variables):
             variable.assign(store[str(i)])
+        for g in binding.groups:
+            if g.leaf is opt and g.lr_var is not None:
+                # A restore (BackupAndRestore), not someone else's lr: later saves sync again.
+                g.lr_known = backend.host_float(g.lr_var)
 
     return load_own_variables
