@@ -81,7 +81,9 @@ def worker(backend, args):
     peak = 0.01
 
     def step_schedule():
-        return lrs.Warmup(lrs.CosineRestarts(peak, 2 * spe, 2.0, 0.9), spe // 2)
+        return lrs.Warmup(
+            lrs.CosineRestarts(peak, period=2 * spe, t_mul=2.0, m_mul=0.9), warmup_steps=spe // 2
+        )
 
     def epoch_fn(epoch, lr=None):
         return 0.5 * peak * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))

@@ -60,7 +60,7 @@ out = np.empty(1000, np.float32)
 i64 = lambda *v: np.asarray(v, np.int64)
 f64 = lambda *v: np.asarray(v, np.float64)
 calls = [
-    ("fill_cosine", cosine.fill_cosine, (1.0, 1000, 0.0)),
+    ("fill_cosine", cosine.fill_cosine, (1.0, 1000, 0.0, 1.0, 0.5)),
     ("fill_cosine_restarts_fixed", cosine.fill_cosine_restarts_fixed, (1.0, 100, 0.9, 0.0)),
     ("fill_cosine_restarts", cosine.fill_cosine_restarts,
      (1.0, 0.0, i64(0, 100, 300, 2**60), f64(0, 0, 0), f64(100, 200, 400), f64(1, 0.9, 0.81))),
@@ -69,11 +69,10 @@ calls = [
      (999, i64(299, 999), f64(0, 299), f64(299, 999), f64(0.04, 1.0), f64(1.0, 4e-6), 0)),
     ("fill_time_decay", decay.fill_time_decay, (1.0, 0.5, 10, False)),
     ("fill_step_decay", decay.fill_step_decay, (1.0, 0.5, 10)),
-    ("fill_multistep_decay", decay.fill_multistep_decay, (1.0, i64(10, 20), 0.5)),
     ("fill_piecewise", decay.fill_piecewise, (i64(10, 20), f64(1.0, 0.5, 0.25))),
     ("fill_exponential_decay", decay.fill_exponential_decay, (1.0, -0.1, 10, False, 0.0, False)),
     ("fill_polynomial", decay.fill_polynomial, (1.0, 0.0, 1000, 2.0)),
-    ("fill_inverse_sqrt", warmup.fill_inverse_sqrt, (1.0, 100)),
+    ("fill_inverse_sqrt", warmup.fill_inverse_sqrt, (1.0, 100, 100)),
     ("fill_warmup_stable_decay", warmup.fill_warmup_stable_decay, (1.0, 10, 10, 10, 0.0, 0)),
     ("fill_lookup", lookup.fill_lookup, (f64(0.3, 0.2, 0.1),)),
 ]
@@ -88,7 +87,7 @@ print("RESULT " + json.dumps({"import": t_import, "threads": t_threads, "kernels
 TABLE_CODE = r"""
 import json, time
 import keras_lrsched as lrs
-s = lrs.Warmup(lrs.Cosine(1.0, 10**6), 1000)
+s = lrs.Warmup(lrs.Cosine(1.0, steps=10**6), warmup_steps=1000)
 t0 = time.perf_counter()  # includes importing numba
 s.table(10**6)
 print("RESULT " + json.dumps({"first_table": time.perf_counter() - t0}))

@@ -66,15 +66,19 @@ def our_schedule(family, n):
 
     if family == "warmup_cosine":
         w = warmup_steps(n)
-        return lrs.Warmup(lrs.Cosine(1.0, n - w, end=0.0), w, start=0.0)
+        return lrs.Warmup(lrs.Cosine(1.0, steps=n - w, end=0.0), warmup_steps=w, initial=0.0)
     if family == "sgdr":
         return lrs.Warmup(
-            lrs.CosineRestarts(1.0, SGDR_PERIOD, SGDR_T_MUL, SGDR_M_MUL), SGDR_WARMUP, start=0.0
+            lrs.CosineRestarts(1.0, period=SGDR_PERIOD, t_mul=SGDR_T_MUL, m_mul=SGDR_M_MUL),
+            warmup_steps=SGDR_WARMUP,
+            initial=0.0,
         )
     if family == "one_cycle":
-        return lrs.OneCycle(1.0, n, pct_start=OC_PCT, div_factor=OC_DIV, final_div_factor=OC_FINAL_DIV)
+        return lrs.OneCycle(
+            1.0, steps=n, pct_start=OC_PCT, div_factor=OC_DIV, final_div_factor=OC_FINAL_DIV
+        )
     if family == "cyclic":
-        return lrs.Cyclic(CYC_LOW, CYC_HIGH, CYC_UP)
+        return lrs.Cyclic(CYC_LOW, peak=CYC_HIGH, step_size_up=CYC_UP)
     raise ValueError(family)
 
 
@@ -83,20 +87,28 @@ def other_schedules(n):
     import keras_lrsched as lrs
 
     return {
-        "Cosine": lrs.Cosine(1.0, n),
-        "CosineRestarts t_mul=1": lrs.CosineRestarts(1.0, 1000, 1.0, 0.9),
-        "Cyclic triangular2": lrs.Cyclic(0.1, 1.0, 2000, mode="triangular2"),
-        "Cyclic exp_range": lrs.Cyclic(0.1, 1.0, 2000, mode="exp_range", gamma=0.99994),
-        "OneCycle three_phase linear": lrs.OneCycle(1.0, n, three_phase=True, anneal="linear"),
-        "Linear": lrs.Linear(1.0, 0.0, n),
-        "Polynomial power=2": lrs.Polynomial(1.0, 0.0, n, power=2.0),
-        "ExponentialDecay": lrs.ExponentialDecay(1.0, 0.5, max(1, n // 10)),
-        "StepDecay": lrs.StepDecay(1.0, 0.5, max(1, n // 10)),
-        "MultiStepDecay": lrs.MultiStepDecay(1.0, [n // 4, n // 2, 3 * n // 4], 0.1),
-        "Piecewise": lrs.Piecewise([n // 4, n // 2], [1.0, 0.5, 0.25]),
-        "TimeDecay": lrs.TimeDecay(1.0, 1.0, max(1, n // 10)),
-        "InverseSqrt": lrs.InverseSqrt(1.0, 1000),
-        "WarmupStableDecay cosine": lrs.WarmupStableDecay(1.0, n // 10, n // 2, n - n // 10 - n // 2),
+        "Cosine": lrs.Cosine(1.0, steps=n),
+        "CosineRestarts t_mul=1": lrs.CosineRestarts(1.0, period=1000, t_mul=1.0, m_mul=0.9),
+        "Cyclic triangular2": lrs.Cyclic(0.1, peak=1.0, step_size_up=2000, mode="triangular2"),
+        "Cyclic exp_range": lrs.Cyclic(
+            0.1, peak=1.0, step_size_up=2000, mode="exp_range", gamma=0.99994
+        ),
+        "OneCycle three_phase linear": lrs.OneCycle(
+            1.0, steps=n, three_phase=True, anneal="linear"
+        ),
+        "Linear": lrs.Linear(1.0, end=0.0, steps=n),
+        "Polynomial power=2": lrs.Polynomial(1.0, end=0.0, steps=n, power=2.0),
+        "ExponentialDecay": lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=max(1, n // 10)),
+        "StepDecay": lrs.StepDecay(1.0, factor=0.5, step_size=max(1, n // 10)),
+        "MultiStepDecay": lrs.MultiStepDecay(
+            1.0, milestones=[n // 4, n // 2, 3 * n // 4], factor=0.1
+        ),
+        "Piecewise": lrs.Piecewise([1.0, 0.5, 0.25], boundaries=[n // 4, n // 2]),
+        "TimeDecay": lrs.TimeDecay(1.0, decay_rate=1.0, decay_steps=max(1, n // 10)),
+        "InverseSqrt": lrs.InverseSqrt(1.0, warmup_steps=1000),
+        "WarmupStableDecay cosine": lrs.WarmupStableDecay(
+            1.0, warmup_steps=n // 10, stable_steps=n // 2, decay_steps=n - n // 10 - n // 2
+        ),
         "Table (lookup)": lrs.Table(np.linspace(1.0, 0.0, 1000)),
     }
 

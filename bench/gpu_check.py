@@ -101,7 +101,9 @@ def worker(backend, args):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((spe * BATCH, FEATURES)).astype("float32")
     y = rng.standard_normal((spe * BATCH, 1)).astype("float32")
-    schedule = lrs.Warmup(lrs.CosineRestarts(0.01, 1000, 2.0, 0.9), 500)
+    schedule = lrs.Warmup(
+        lrs.CosineRestarts(0.01, period=1000, t_mul=2.0, m_mul=0.9), warmup_steps=500
+    )
     table = schedule.table(RUN_STEPS) if "ours-table" in args.variants else None
 
     class Stamps(keras.callbacks.Callback):

@@ -49,7 +49,7 @@ def default_schedule(update, epochs, steps_per_epoch):
     from .schedules import OneCycle
 
     total = epochs * steps_per_epoch if update == "step" else epochs
-    return OneCycle(MAX_LR, total_steps=max(total, 2), pct_start=0.25)
+    return OneCycle(MAX_LR, steps=max(total, 2), pct_start=0.25)
 
 
 def run(

@@ -53,6 +53,7 @@ class Plateau:
     def __init__(
         self,
         monitor="val_loss",
+        *,
         factor=0.1,
         patience=10,
         mode="auto",

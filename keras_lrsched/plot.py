@@ -49,23 +49,21 @@ def _headless():
 def default_steps(schedule):
     """How many steps show a schedule whole: its own length where it has one, else 1000.
 
-    Table: its length; OneCycle: ``total_steps``; Cosine, Polynomial, Linear: ``steps + 1``;
-    WarmupStableDecay: the three phases + 1; Warmup and Join: their parts added up; Cyclic: two
-    cycles; CosineRestarts: three cycles; step-like decays: a little past the last drop.
+    A schedule built for a number of steps (Table, OneCycle, Cosine, Polynomial, Linear,
+    WarmupStableDecay, and Warmup or Join ending in one): that many, + 1 where its last value
+    comes at that step; Cyclic: two cycles; CosineRestarts: three cycles; step-like decays: a
+    little past the last drop.
     """
     from . import schedules as s
+    from .schedules._base import total_steps
     from .table import Table
 
-    if isinstance(schedule, Table):
-        return len(schedule)
-    if isinstance(schedule, s.OneCycle):
-        return schedule.total_steps
-    if isinstance(schedule, (s.Cosine, s.Polynomial)):
-        return schedule.steps + 1
-    if isinstance(schedule, s.WarmupStableDecay):
-        return schedule.warmup_steps + schedule.stable_steps + schedule.decay_steps + 1
+    length = total_steps(schedule)
+    if length is not None:
+        # OneCycle and a Table reach their last value at length - 1; the others at length.
+        return length if isinstance(schedule, (Table, s.OneCycle)) else length + 1
     if isinstance(schedule, s.Warmup):
-        return schedule.steps + default_steps(schedule.after)
+        return schedule.warmup_steps + default_steps(schedule.after)
     if isinstance(schedule, s.Join):
         return ([0] + schedule.boundaries)[-1] + default_steps(schedule.schedules[-1])
     if isinstance(schedule, s.Cyclic):
@@ -82,7 +80,7 @@ def default_steps(schedule):
     if isinstance(schedule, (s.TimeDecay, s.ExponentialDecay)):
         return 10 * schedule.decay_steps if schedule.decay_steps > 1 else _DEFAULT_STEPS
     if isinstance(schedule, s.InverseSqrt):
-        return 10 * schedule.warmup_steps
+        return 10 * (schedule.warmup_steps or schedule.timescale)
     return _DEFAULT_STEPS
 
 
@@ -189,7 +187,7 @@ def plot(obj, steps=None, ax=None, **kwargs):
             * a ``LearningRateScheduler(update="step")`` after fit (its ``learning_rates``): lr
               against step.
         steps: how many steps (epochs for a History) to draw. By default all of an array or a
-            History, and for a schedule its own length where it has one (``total_steps``, ...),
+            History, and for a schedule its own length where it has one (``steps``, ...),
             else 1000. Long series (over 200,000 points) are drawn as a min/max envelope, so a
             1e8-step table plots in a second and keeps its spikes.
         ax: the Axes to draw on; by default a new figure.

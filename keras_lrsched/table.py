@@ -23,6 +23,9 @@ class Table(Schedule):
     For long runs, give the table to ``LearningRateScheduler(update="step")``, which keeps it in a
     variable a window at a time, and saves only a small closed form.
 
+    Args:
+        values: the learning rates, a 1-D sequence or array of finite floats >= 0 (at least one).
+
     >>> import keras_lrsched as lrs
     >>> t = lrs.Table([0.3, 0.2, 0.1])
     >>> [round(float(t(k)), 6) for k in (0, 1, 50)]
@@ -43,6 +46,9 @@ class Table(Schedule):
         from .kernels import lookup
 
         lookup.fill_lookup(out, start, self.values)
+
+    def _total_steps(self):
+        return len(self)
 
     def save(self, path):
         """Write the values to `path` as a ``.npy`` file (float64)."""

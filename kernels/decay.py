@@ -69,23 +69,6 @@ def fill_step_decay(out, start, initial, factor, step_size):
 
 
 @kernel
-def fill_multistep_decay(out, start, initial, milestones, factor):
-    # milestones: sorted int64 array; the count of milestones <= s is the number of drops.
-    n = out.shape[0]
-    for b in prange((n + BLOCK - 1) // BLOCK):
-        lo = b * BLOCK
-        hi = min(n, lo + BLOCK)
-        while lo < hi:
-            s = start + lo
-            k = np.searchsorted(milestones, s, side="right")
-            stop = hi if k == milestones.shape[0] else min(hi, lo + (milestones[k] - s))
-            v = initial * factor ** float(k)
-            for i in range(lo, stop):
-                out[i] = v
-            lo = stop
-
-
-@kernel
 def fill_piecewise(out, start, boundaries, values):
     n = out.shape[0]
     for b in prange((n + BLOCK - 1) // BLOCK):

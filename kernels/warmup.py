@@ -14,7 +14,7 @@ DECAY_COSINE, DECAY_LINEAR, DECAY_SQRT = 0, 1, 2
 
 
 @kernel
-def fill_inverse_sqrt(out, start, peak, warmup_steps):
+def fill_inverse_sqrt(out, start, peak, warmup_steps, timescale):
     n = out.shape[0]
     n_warm = max(0, min(n, warmup_steps - start))
     for b in prange((n + BLOCK - 1) // BLOCK):
@@ -23,7 +23,7 @@ def fill_inverse_sqrt(out, start, peak, warmup_steps):
         for i in range(lo, min(hi, n_warm)):
             out[i] = peak * float(start + i) / warmup_steps
         for i in range(max(lo, n_warm), hi):
-            out[i] = peak * math.sqrt(float(warmup_steps) / float(start + i))
+            out[i] = peak * math.sqrt(float(timescale) / float(start + i - warmup_steps + timescale))
 
 
 @kernel

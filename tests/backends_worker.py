@@ -25,14 +25,30 @@ def cases(lrs):
     n = STEPS * EPOCHS
     plateau = lrs.Plateau(monitor="score", factor=0.5, patience=0, mode="min")
     return {
-        "warmup-cosine": ("step", lrs.Warmup(lrs.Cosine(0.1, n - 3, end=1e-3), 3), None),
-        "sgdr": ("step", lrs.CosineRestarts(0.1, 3, t_mul=2.0, m_mul=0.9), None),
-        "one-cycle": ("step", lrs.OneCycle(0.2, n), None),
-        "cyclic-exp-range": ("step", lrs.Cyclic(0.01, 0.1, 2, mode="exp_range", gamma=0.9), None),
-        "wsd": ("step", lrs.WarmupStableDecay(0.1, 2, 4, 5), None),
-        "join": ("step", lrs.Join([lrs.Linear(0.0, 0.1, 4), lrs.Cosine(0.1, 8)], [4]), None),
+        "warmup-cosine": (
+            "step",
+            lrs.Warmup(lrs.Cosine(0.1, steps=n - 3, end=1e-3), warmup_steps=3),
+            None,
+        ),
+        "sgdr": ("step", lrs.CosineRestarts(0.1, period=3, t_mul=2.0, m_mul=0.9), None),
+        "one-cycle": ("step", lrs.OneCycle(0.2, steps=n), None),
+        "cyclic-exp-range": (
+            "step",
+            lrs.Cyclic(0.01, peak=0.1, step_size_up=2, mode="exp_range", gamma=0.9),
+            None,
+        ),
+        "wsd": (
+            "step",
+            lrs.WarmupStableDecay(0.1, warmup_steps=2, stable_steps=4, decay_steps=5),
+            None,
+        ),
+        "join": (
+            "step",
+            lrs.Join([lrs.Linear(0.0, end=0.1, steps=4), lrs.Cosine(0.1, steps=8)], boundaries=[4]),
+            None,
+        ),
         "table+plateau": ("step", lrs.Table(np.linspace(0.1, 0.01, n)), plateau),
-        "epoch-cosine": ("epoch", lrs.Cosine(0.1, EPOCHS, end=1e-3), None),
+        "epoch-cosine": ("epoch", lrs.Cosine(0.1, steps=EPOCHS, end=1e-3), None),
     }
 
 

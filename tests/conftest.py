@@ -97,57 +97,92 @@ def _keras_cosine():
 EXAMPLES = {
     "Constant": lambda lrs: lrs.Constant(0.3),
     "TimeDecay": lambda lrs: lrs.TimeDecay(0.1, decay_rate=0.5, decay_steps=7),
-    "TimeDecay-staircase": lambda lrs: lrs.TimeDecay(0.1, 2.0, decay_steps=5, staircase=True),
+    "TimeDecay-staircase": lambda lrs: lrs.TimeDecay(
+        0.1, decay_rate=2.0, decay_steps=5, staircase=True
+    ),
     "StepDecay": lambda lrs: lrs.StepDecay(0.2, factor=0.5, step_size=9),
     "StepDecay-near1": lambda lrs: lrs.StepDecay(1.0, factor=0.999, step_size=1),
     "StepDecay-zero": lambda lrs: lrs.StepDecay(1.0, factor=0.0, step_size=4),
     "MultiStepDecay": lambda lrs: lrs.MultiStepDecay(0.1, milestones=[5, 12, 12, 40], factor=0.3),
     "ExponentialDecay": lambda lrs: lrs.ExponentialDecay(0.1, decay_rate=0.9, decay_steps=3),
     "ExponentialDecay-staircase-end": lambda lrs: lrs.ExponentialDecay(
-        0.1, 0.5, decay_steps=4, staircase=True, end=0.01
+        0.1, decay_rate=0.5, decay_steps=4, staircase=True, end=0.01
     ),
-    "ExponentialDecay-growing-end": lambda lrs: lrs.ExponentialDecay(0.01, 1.1, end=0.05),
-    "Piecewise": lambda lrs: lrs.Piecewise([3, 10, 11], [0.4, 0.2, 0.1, 0.05]),
+    "ExponentialDecay-growing-end": lambda lrs: lrs.ExponentialDecay(
+        0.01, decay_rate=1.1, end=0.05
+    ),
+    "Piecewise": lambda lrs: lrs.Piecewise([0.4, 0.2, 0.1, 0.05], boundaries=[3, 10, 11]),
     "Polynomial": lambda lrs: lrs.Polynomial(0.5, end=0.01, steps=37, power=2.5),
-    "Linear": lambda lrs: lrs.Linear(0.0, 1.0, steps=21),
+    "Linear": lambda lrs: lrs.Linear(0.0, end=1.0, steps=21),
     "Cosine": lambda lrs: lrs.Cosine(1.0, steps=33, end=0.05),
     "CosineRestarts-fixed": lambda lrs: lrs.CosineRestarts(1.0, period=13, m_mul=0.8, end=0.1),
     "CosineRestarts-t2": lambda lrs: lrs.CosineRestarts(0.5, period=5, t_mul=2.0, m_mul=0.9),
     "CosineRestarts-t1.5": lambda lrs: lrs.CosineRestarts(1.0, period=7, t_mul=1.5, end=0.01),
-    "Cyclic-triangular": lambda lrs: lrs.Cyclic(0.1, 1.0, step_size_up=4, step_size_down=7),
-    "Cyclic-triangular2": lambda lrs: lrs.Cyclic(0.1, 1.0, step_size_up=5, mode="triangular2"),
+    "Cyclic-triangular": lambda lrs: lrs.Cyclic(0.1, peak=1.0, step_size_up=4, step_size_down=7),
+    "Cyclic-triangular2": lambda lrs: lrs.Cyclic(0.1, peak=1.0, step_size_up=5, mode="triangular2"),
     "Cyclic-exp_range": lambda lrs: lrs.Cyclic(
-        0.1, 1.0, step_size_up=3, step_size_down=6, mode="exp_range", gamma=0.98
+        0.1, peak=1.0, step_size_up=3, step_size_down=6, mode="exp_range", gamma=0.98
     ),
-    "OneCycle-cos": lambda lrs: lrs.OneCycle(1.0, total_steps=57),
+    "OneCycle-cos": lambda lrs: lrs.OneCycle(1.0, steps=57),
     "OneCycle-linear-3phase": lambda lrs: lrs.OneCycle(
-        0.5, total_steps=61, pct_start=0.25, anneal="linear", three_phase=True
+        0.5, steps=61, pct_start=0.25, anneal="linear", three_phase=True
     ),
     "InverseSqrt": lambda lrs: lrs.InverseSqrt(0.01, warmup_steps=16),
-    "WSD-cosine": lambda lrs: lrs.WarmupStableDecay(1.0, 5, 10, 20, end=0.1),
-    "WSD-linear": lambda lrs: lrs.WarmupStableDecay(1.0, 0, 7, 9, decay="linear"),
-    "WSD-sqrt": lambda lrs: lrs.WarmupStableDecay(0.3, 4, 0, 11, end=0.03, decay="sqrt"),
-    "Table": lambda lrs: lrs.Table([0.3, 0.25, 0.2, 0.0, 0.1]),
-    "Warmup-Cosine": lambda lrs: lrs.Warmup(lrs.Cosine(1.0, 50, end=0.1), steps=10, start=0.05),
-    "Warmup-CosineRestarts": lambda lrs: lrs.Warmup(
-        lrs.CosineRestarts(1.0, 9, t_mul=2.0, m_mul=0.7), steps=6
+    "WSD-cosine": lambda lrs: lrs.WarmupStableDecay(
+        1.0, warmup_steps=5, stable_steps=10, decay_steps=20, end=0.1
     ),
-    "Warmup-keras-child": lambda lrs: lrs.Warmup(_keras_cosine(), steps=8),
+    "WSD-linear": lambda lrs: lrs.WarmupStableDecay(
+        1.0, warmup_steps=0, stable_steps=7, decay_steps=9, decay="linear"
+    ),
+    "WSD-sqrt": lambda lrs: lrs.WarmupStableDecay(
+        0.3, warmup_steps=4, stable_steps=0, decay_steps=11, end=0.03, decay="sqrt"
+    ),
+    # arguments added in 0.2, and zero-length phases
+    "Cosine-exponent-cycles": lambda lrs: lrs.Cosine(
+        1.0, steps=40, end=0.05, exponent=2.0, num_cycles=1.5
+    ),
+    "ExponentialDecay-transition_begin": lambda lrs: lrs.ExponentialDecay(
+        0.2, decay_rate=0.5, decay_steps=6, transition_begin=9, end=0.01
+    ),
+    "MultiStepDecay-factors": lambda lrs: lrs.MultiStepDecay(
+        0.1, milestones=[4, 9, 9], factor=[0.5, 0.3, 0.9]
+    ),
+    "InverseSqrt-timescale": lambda lrs: lrs.InverseSqrt(0.01, warmup_steps=5, timescale=40),
+    "InverseSqrt-no-warmup": lambda lrs: lrs.InverseSqrt(0.01, warmup_steps=0),
+    "WSD-no-decay": lambda lrs: lrs.WarmupStableDecay(
+        1.0, warmup_steps=3, stable_steps=4, decay_steps=0, end=0.2
+    ),
+    "OneCycle-epochs": lambda lrs: lrs.OneCycle(0.5, epochs=3, steps_per_epoch=13),
+    "Warmup-none": lambda lrs: lrs.Warmup(lrs.Cosine(1.0, steps=30), warmup_steps=0),
+    "Table": lambda lrs: lrs.Table([0.3, 0.25, 0.2, 0.0, 0.1]),
+    "Warmup-Cosine": lambda lrs: lrs.Warmup(
+        lrs.Cosine(1.0, steps=50, end=0.1), warmup_steps=10, initial=0.05
+    ),
+    "Warmup-CosineRestarts": lambda lrs: lrs.Warmup(
+        lrs.CosineRestarts(1.0, period=9, t_mul=2.0, m_mul=0.7), warmup_steps=6
+    ),
+    "Warmup-keras-child": lambda lrs: lrs.Warmup(_keras_cosine(), warmup_steps=8),
     "Join": lambda lrs: lrs.Join(
-        [lrs.Linear(0.0, 1.0, 10), lrs.Cosine(1.0, 20), lrs.Constant(0.02)], boundaries=[10, 30]
+        [lrs.Linear(0.0, end=1.0, steps=10), lrs.Cosine(1.0, steps=20), lrs.Constant(0.02)],
+        boundaries=[10, 30],
     ),
     "Join-nested": lambda lrs: lrs.Join(
         [
-            lrs.Warmup(lrs.Constant(0.5), steps=4),
-            lrs.Join([lrs.Table([0.4, 0.3]), lrs.StepDecay(0.3, 0.5, 3)], boundaries=[5]),
+            lrs.Warmup(lrs.Constant(0.5), warmup_steps=4),
+            lrs.Join(
+                [lrs.Table([0.4, 0.3]), lrs.StepDecay(0.3, factor=0.5, step_size=3)], boundaries=[5]
+            ),
             _keras_cosine(),
         ],
         boundaries=[4, 20],
     ),
     "Warmup-Join-nested": lambda lrs: lrs.Warmup(
-        lrs.Join([lrs.OneCycle(1.0, 20), lrs.CosineRestarts(0.2, 6, t_mul=2.0)], [25]),
-        steps=7,
-        start=0.01,
+        lrs.Join(
+            [lrs.OneCycle(1.0, steps=20), lrs.CosineRestarts(0.2, period=6, t_mul=2.0)],
+            boundaries=[25],
+        ),
+        warmup_steps=7,
+        initial=0.01,
     ),
 }
 
@@ -164,4 +199,3 @@ def example(request):
     import keras_lrsched as lrs
 
     return EXAMPLES[request.param](lrs)
-

@@ -38,7 +38,9 @@ def schedules(lrs):
     import keras
 
     return {
-        "keras_lrsched": lambda: lrs.Warmup(lrs.Cosine(0.2, N_STEPS, end=0.01), steps=2),
+        "keras_lrsched": lambda: lrs.Warmup(
+            lrs.Cosine(0.2, steps=N_STEPS, end=0.01), warmup_steps=2
+        ),
         "table": lambda: lrs.Table(np.linspace(0.2, 0.02, N_STEPS)),
         "keras-closed-form": lambda: keras.optimizers.schedules.CosineDecay(
             0.2, N_STEPS, alpha=0.05

@@ -30,7 +30,7 @@ EPOCHS = 3
 X = np.ones((BATCH * STEPS, 1), "float32")
 Y = np.full((BATCH * STEPS, 1), -1e3, "float32")
 LR0 = 0.5
-SCHEDULE = lrs.Linear(0.08, 0.0, steps=64)  # a different lr at every step and epoch
+SCHEDULE = lrs.Linear(0.08, end=0.0, steps=64)  # a different lr at every step and epoch
 
 
 class Fault(Exception):

@@ -42,7 +42,7 @@ def reference(tmp_path_factory):
     [
         lrs.Table(LONG_TABLE),
         _recurrence,
-        lrs.Cosine(0.2, 10),
+        lrs.Cosine(0.2, steps=10),
         # computed in the step: the callback adds no variable, yet the file holds the last lr
         keras.optimizers.schedules.CosineDecay(0.2, decay_steps=10, alpha=0.1),
     ],
@@ -73,7 +73,7 @@ def test_checkpoint_during_step_mode_is_small_and_plain_keras(schedule, referenc
 
 
 def test_model_compiled_with_a_keras_lrsched_schedule_saves_and_loads(tmp_path):
-    owned = lrs.Warmup(lrs.Cosine(0.2, 50, end=0.01), steps=5, start=0.01)
+    owned = lrs.Warmup(lrs.Cosine(0.2, steps=50, end=0.01), warmup_steps=5, initial=0.01)
     m = model(opt=optimizer(owned))
     cb = lrs.LearningRateScheduler(lrs.Table(LONG_TABLE), update="step")
     checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "mid.keras"))

@@ -4,8 +4,8 @@
 * a boundary b starts a new segment AT step b (half-open intervals [b_i, b_{i+1}));
 * past its end a decaying schedule holds its end value; Cyclic and CosineRestarts go on; a Table
   holds its last value;
-* Warmup(after, steps, start) rises linearly from `start` to exactly after(0) at `steps`, then
-  runs after(step - steps); Join counts each child from its own boundary;
+* Warmup(after, warmup_steps=w, initial=a) rises linearly from `a` to exactly after(0) at step
+  `w`, then runs after(step - w); Join counts each child from its own boundary;
 * a float step is floored, a negative step is treated as 0;
 * every schedule takes a scalar or a vector of steps, eagerly and compiled (jax.jit,
   tf.function with and without XLA, torch).
@@ -55,7 +55,7 @@ CASES = {
         {0: 1.0, 5: 1 / 1.5, 10: 0.5, 30: 0.25},
     ),
     "TimeDecay-staircase": (
-        lambda: lrs.TimeDecay(1.0, 1.0, decay_steps=10, staircase=True),
+        lambda: lrs.TimeDecay(1.0, decay_rate=1.0, decay_steps=10, staircase=True),
         {0: 1.0, 9: 1.0, 10: 0.5, 19: 0.5, 20: 1 / 3},
     ),
     "StepDecay": (
@@ -79,15 +79,15 @@ CASES = {
         {0: 1.0, 5: 0.5**0.5, 10: 0.5, 20: 0.25},
     ),
     "ExponentialDecay-staircase-end": (
-        lambda: lrs.ExponentialDecay(1.0, 0.5, decay_steps=10, staircase=True, end=0.2),
+        lambda: lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=10, staircase=True, end=0.2),
         {0: 1.0, 9: 1.0, 10: 0.5, 20: 0.25, 29: 0.25, 30: 0.2, 10**6: 0.2},
     ),
     "ExponentialDecay-growing-end": (
-        lambda: lrs.ExponentialDecay(0.1, 2.0, decay_steps=1, end=0.5),
+        lambda: lrs.ExponentialDecay(0.1, decay_rate=2.0, decay_steps=1, end=0.5),
         {0: 0.1, 1: 0.2, 2: 0.4, 3: 0.5, 50: 0.5},
     ),
     "Piecewise": (
-        lambda: lrs.Piecewise([10, 20], [1.0, 0.5, 0.25]),
+        lambda: lrs.Piecewise([1.0, 0.5, 0.25], boundaries=[10, 20]),
         {0: 1.0, 9: 1.0, 10: 0.5, 19: 0.5, 20: 0.25, 10**9: 0.25},
     ),
     "Polynomial": (
@@ -99,7 +99,7 @@ CASES = {
         {0: 1.0, 12: 0.1 + 0.9 * 0.5, 15: 0.1 + 0.9 * 0.25, 16: 0.1, 17: 0.1},
     ),
     "Linear": (
-        lambda: lrs.Linear(0.0, 1.0, steps=4),
+        lambda: lrs.Linear(0.0, end=1.0, steps=4),
         {0: 0.0, 1: 0.25, 3: 0.75, 4: 1.0, 5: 1.0, 10**9: 1.0},
     ),
     "Cosine": (
@@ -111,17 +111,25 @@ CASES = {
         {0: 0.0, 1: 0.01, 99: 0.99, 100: 1.0, 101: math.sqrt(100 / 101), 400: 0.5},
     ),
     "WarmupStableDecay": (
-        lambda: lrs.WarmupStableDecay(1.0, 10, 10, 10, end=0.1, decay="linear"),
+        lambda: lrs.WarmupStableDecay(
+            1.0, warmup_steps=10, stable_steps=10, decay_steps=10, end=0.1, decay="linear"
+        ),
         {0: 0.0, 9: 0.9, 10: 1.0, 19: 1.0, 20: 1.0, 21: 0.91, 29: 0.19, 30: 0.1, 10**8: 0.1},
     ),
     "WarmupStableDecay-sqrt": (
-        lambda: lrs.WarmupStableDecay(1.0, 0, 5, 4, decay="sqrt"),
+        lambda: lrs.WarmupStableDecay(
+            1.0, warmup_steps=0, stable_steps=5, decay_steps=4, decay="sqrt"
+        ),
         {0: 1.0, 4: 1.0, 5: 1.0, 6: 0.5, 8: 1 - math.sqrt(0.75), 9: 0.0, 50: 0.0},
     ),
     "OneCycle": (
         # Phases end at torch's real-valued steps 4.5 and 10: step 4 still rises, 5 falls.
         lambda: lrs.OneCycle(
-            1.0, total_steps=11, pct_start=0.5, anneal="linear", div_factor=10.0,
+            1.0,
+            steps=11,
+            pct_start=0.5,
+            anneal="linear",
+            div_factor=10.0,
             final_div_factor=1.0,
         ),
         {0: 0.1, 4: 0.1 + 0.9 * 4 / 4.5, 5: 1.0 - 0.9 * 0.5 / 5.5, 10: 0.1, 11: 0.1, 10**7: 0.1},
@@ -129,7 +137,12 @@ CASES = {
     "OneCycle-three-phase": (
         # total 13, pct_start 0.25: phases end at 2.25, 4.5 and 12; 0.25 -> 1 -> 0.25 -> 0.1
         lambda: lrs.OneCycle(
-            1.0, 13, pct_start=0.25, anneal="linear", div_factor=4.0, final_div_factor=2.5,
+            1.0,
+            steps=13,
+            pct_start=0.25,
+            anneal="linear",
+            div_factor=4.0,
+            final_div_factor=2.5,
             three_phase=True,
         ),
         {
@@ -171,18 +184,18 @@ def test_cosine_restarts_t_mul_and_m_mul():
 
 
 def test_cyclic_goes_on():
-    s = lrs.Cyclic(0.0, 1.0, step_size_up=2, step_size_down=4)
+    s = lrs.Cyclic(0.0, peak=1.0, step_size_up=2, step_size_down=4)
     # cycle of 6: up over [0, 2], down over [2, 6]
     expect(s, {0: 0.0, 1: 0.5, 2: 1.0, 3: 0.75, 5: 0.25, 6: 0.0, 8: 1.0, 6 * 10**6 + 2: 1.0})
 
 
 def test_cyclic_triangular2_halves_each_cycle():
-    s = lrs.Cyclic(0.0, 1.0, step_size_up=2, mode="triangular2")
+    s = lrs.Cyclic(0.0, peak=1.0, step_size_up=2, mode="triangular2")
     expect(s, {2: 1.0, 4: 0.0, 6: 0.5, 10: 0.25, 14: 0.125})
 
 
 def test_cyclic_exp_range_scales_by_gamma_per_step():
-    s = lrs.Cyclic(0.0, 1.0, step_size_up=2, mode="exp_range", gamma=0.9)
+    s = lrs.Cyclic(0.0, peak=1.0, step_size_up=2, mode="exp_range", gamma=0.9)
     expect(s, {0: 0.0, 2: 0.81, 6: 0.9**6, 5: 0.5 * 0.9**5})
 
 
@@ -192,9 +205,9 @@ def test_cyclic_exp_range_scales_by_gamma_per_step():
 
 def test_warmup_reaches_exactly_after_0_at_its_last_step():
     after = lrs.Cosine(0.3, steps=100, end=0.03)
-    s = lrs.Warmup(after, steps=10, start=0.01)
+    s = lrs.Warmup(after, warmup_steps=10, initial=0.01)
     expect(s, {0: 0.01, 5: 0.01 + 0.29 * 0.5, 9: 0.01 + 0.29 * 0.9, 10: 0.3, 60: 0.165, 110: 0.03})
-    # Exactly: the step `steps` IS after(0), on each path, bit for bit.
+    # Exactly: the step `warmup_steps` IS after(0), on each path, bit for bit.
     call_at, table_at = both_paths(s, [10, 11, 57])
     after_call, after_table = both_paths(after, [0, 1, 47])
     np.testing.assert_array_equal(call_at, after_call)
@@ -203,21 +216,26 @@ def test_warmup_reaches_exactly_after_0_at_its_last_step():
 
 def test_warmup_of_a_keras_schedule_and_of_a_composite():
     keras_after = keras.optimizers.schedules.ExponentialDecay(0.2, 10, 0.5)
-    s = lrs.Warmup(keras_after, steps=4)
+    s = lrs.Warmup(keras_after, warmup_steps=4)
     expect(s, {0: 0.0, 2: 0.1, 4: 0.2, 14: 0.1})
-    nested = lrs.Warmup(lrs.Join([lrs.Constant(0.4), lrs.Constant(0.1)], [3]), steps=4)
+    nested = lrs.Warmup(
+        lrs.Join([lrs.Constant(0.4), lrs.Constant(0.1)], boundaries=[3]), warmup_steps=4
+    )
     expect(nested, {0: 0.0, 2: 0.2, 4: 0.4, 6: 0.4, 7: 0.1})
 
 
 def test_join_counts_each_child_from_its_own_boundary():
-    children = [lrs.Constant(1.0), lrs.Linear(0.0, 1.0, steps=10), lrs.Cosine(0.5, 4)]
+    children = [lrs.Constant(1.0), lrs.Linear(0.0, end=1.0, steps=10), lrs.Cosine(0.5, steps=4)]
     s = lrs.Join(children, boundaries=[5, 20])
     expect(s, {0: 1.0, 4: 1.0, 5: 0.0, 7: 0.2, 15: 1.0, 19: 1.0, 20: 0.5, 22: 0.25, 24: 0.0})
     expect(s, {10**6: 0.0})
 
 
 def test_join_of_one_schedule_is_that_schedule():
-    expect(lrs.Join([lrs.StepDecay(1.0, 0.5, 2)], []), {0: 1.0, 1: 1.0, 2: 0.5, 5: 0.25})
+    expect(
+        lrs.Join([lrs.StepDecay(1.0, factor=0.5, step_size=2)], boundaries=[]),
+        {0: 1.0, 1: 1.0, 2: 0.5, 5: 0.25},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +250,7 @@ def test_float_steps_are_floored():
 
 
 def test_negative_steps_are_step_0():
-    s = lrs.Warmup(lrs.Constant(1.0), steps=4, start=0.2)
+    s = lrs.Warmup(lrs.Constant(1.0), warmup_steps=4, initial=0.2)
     got = to_numpy(s, np.array([-7, -1, 0, 1], dtype=np.int64))
     np.testing.assert_allclose(got, [0.2, 0.2, 0.2, 0.4], rtol=1e-6)
     assert float(keras.ops.convert_to_numpy(s(-2.5))) == pytest.approx(0.2)
@@ -245,7 +263,7 @@ def test_negative_steps_are_step_0():
 
 
 def test_update_k_uses_lr_of_k():
-    schedule = lrs.Piecewise([2, 4], [1.0, 0.5, 0.25])
+    schedule = lrs.Piecewise([1.0, 0.5, 0.25], boundaries=[2, 4])
     optimizer = keras.optimizers.SGD(learning_rate=schedule)
     w = keras.Variable(np.zeros(1, dtype=np.float32))
     optimizer.build([w])
@@ -307,7 +325,7 @@ def test_vector_and_scalar_steps_eager_and_compiled(example):
 
 
 def test_python_scalars_and_matrices_of_steps():
-    s = lrs.Warmup(lrs.Cosine(1.0, 10), steps=2)
+    s = lrs.Warmup(lrs.Cosine(1.0, steps=10), warmup_steps=2)
     assert float(keras.ops.convert_to_numpy(s(3))) == pytest.approx(COS(0.1), rel=1e-6)
     got = keras.ops.convert_to_numpy(s(np.array([[0, 1], [2, 12]])))
     np.testing.assert_allclose(got, [[0.0, 0.5], [1.0, 0.0]], atol=1e-7)
@@ -316,7 +334,7 @@ def test_python_scalars_and_matrices_of_steps():
 def test_warmup_cosine_on_a_vector_of_steps():
     # keras' CosineDecay(warmup_steps=...) branches with ops.cond and fails on a vector of steps;
     # the same schedule here is a Warmup around a Cosine, evaluated with ops.where.
-    ours = lrs.Warmup(lrs.Cosine(1.0, 90), steps=10)
+    ours = lrs.Warmup(lrs.Cosine(1.0, steps=90), warmup_steps=10)
     steps = np.arange(0, 100, 9)
     expected = [k / 10 if k < 10 else COS((k - 10) / 90) for k in steps]
     assert_lr_close(to_numpy(ours, steps), expected, what="on a vector")

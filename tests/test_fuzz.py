@@ -36,7 +36,7 @@ settings.register_profile("dev", max_examples=2000, deadline=None, print_blob=Tr
 FUZZ = settings(
     settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci")),
     # Strategies that build a schedule may reject parameter combinations the constructor refuses
-    # (an exact ValueError is the documented behaviour there, tested in test_reliability_args).
+    # (an exact ValueError is the documented behaviour there, tested in test_args).
     suppress_health_check=[HealthCheck.filter_too_much],
 )
 
@@ -94,14 +94,16 @@ def constant(draw):
 @st.composite
 def time_decay(draw):
     initial, rate = draw(lr), draw(st.floats(0.0, 10.0))
-    s = lrs.TimeDecay(initial, rate, draw(small_steps), staircase=draw(st.booleans()))
+    s = lrs.TimeDecay(
+        initial, decay_rate=rate, decay_steps=draw(small_steps), staircase=draw(st.booleans())
+    )
     return Case(s, initial, everywhere(-1))
 
 
 @st.composite
 def step_decay(draw):
     initial = draw(lr)
-    s = lrs.StepDecay(initial, draw(fraction), draw(small_steps))
+    s = lrs.StepDecay(initial, factor=draw(fraction), step_size=draw(small_steps))
     return Case(s, initial, everywhere(-1))
 
 
@@ -109,7 +111,7 @@ def step_decay(draw):
 def multistep_decay(draw):
     initial = draw(lr)
     milestones = sorted(draw(st.lists(st.integers(0, HEAD), min_size=1, max_size=6)))
-    s = lrs.MultiStepDecay(initial, milestones, draw(fraction))
+    s = lrs.MultiStepDecay(initial, milestones=milestones, factor=draw(fraction))
     return Case(s, initial, everywhere(-1))
 
 
@@ -121,7 +123,13 @@ def exponential_decay(draw):
     if rate > 1.0:
         # Growth without a ceiling overflows by design; a growing decay needs `end` as a cap.
         end = draw(st.floats(initial, 10 * initial + 1.0))
-    s = lrs.ExponentialDecay(initial, rate, draw(small_steps), draw(st.booleans()), end)
+    s = lrs.ExponentialDecay(
+        initial,
+        decay_rate=rate,
+        decay_steps=draw(small_steps),
+        staircase=draw(st.booleans()),
+        end=end,
+    )
     if end is not None and sign(end - initial) != sign(rate - 1.0):
         direction = None  # `end` clips on the other side: the lr is flat at `end`, or crosses it
     else:
@@ -133,7 +141,7 @@ def exponential_decay(draw):
 def piecewise(draw):
     boundaries = sorted(draw(st.sets(st.integers(0, HEAD), max_size=6)))
     values = draw(st.lists(lr, min_size=len(boundaries) + 1, max_size=len(boundaries) + 1))
-    return Case(lrs.Piecewise(boundaries, values), max(values))
+    return Case(lrs.Piecewise(values, boundaries=boundaries), max(values))
 
 
 @st.composite
@@ -141,16 +149,16 @@ def polynomial(draw):
     initial, end = draw(lr), draw(lr)
     steps = draw(small_steps)
     if draw(st.booleans()):
-        s = lrs.Linear(initial, end, steps)
+        s = lrs.Linear(initial, end=end, steps=steps)
     else:
-        s = lrs.Polynomial(initial, end, steps, draw(st.floats(0.1, 5.0)))
+        s = lrs.Polynomial(initial, end=end, steps=steps, power=draw(st.floats(0.1, 5.0)))
     return Case(s, max(initial, end), everywhere(sign(end - initial)))
 
 
 @st.composite
 def cosine(draw):
     initial, end = draw(lr), draw(lr)
-    s = lrs.Cosine(initial, draw(small_steps), end)
+    s = lrs.Cosine(initial, steps=draw(small_steps), end=end)
     return Case(s, max(initial, end), everywhere(sign(end - initial)))
 
 
@@ -163,7 +171,7 @@ def cosine_restarts(draw, few_shapes=False):
         period = draw(st.integers(1, 64))
         t_mul = draw(st.one_of(st.just(1.0), st.just(2.0), st.floats(1.05, 3.0)))
     m_mul = draw(fraction)
-    s = lrs.CosineRestarts(initial, period, t_mul, m_mul, end)
+    s = lrs.CosineRestarts(initial, period=period, t_mul=t_mul, m_mul=m_mul, end=end)
     if t_mul == 1.0:
         restarts_at = lambda s: (s + 1) % period == 0  # noqa: E731
     else:
@@ -179,26 +187,26 @@ def cosine_restarts(draw, few_shapes=False):
 
 @st.composite
 def cyclic(draw):
-    low, high = draw(lr), draw(lr)
+    initial, peak = sorted((draw(lr), draw(lr)))  # a peak below `initial` is refused
     up = draw(st.integers(1, 40))
     down = draw(st.one_of(st.none(), st.integers(1, 40)))
     mode = draw(st.sampled_from(["triangular", "triangular2", "exp_range"]))
     gamma = draw(st.floats(0.9, 1.0)) if mode == "exp_range" else 1.0
-    s = lrs.Cyclic(low, high, up, down, mode, gamma)
+    s = lrs.Cyclic(initial, peak=peak, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma)
     total = up + (up if down is None else down)
-    rises = sign(high - low)
+    rises = sign(peak - initial)
 
     def direction(steps):
         pos = steps % total
         rising = np.nan if mode == "exp_range" else float(rises)  # exp_range shrinks as it rises
         return np.where(pos < up, rising, float(-rises))
 
-    return Case(s, max(low, high), direction)
+    return Case(s, max(initial, peak), direction)
 
 
 @st.composite
 def one_cycle(draw):
-    max_lr = draw(positive_lr)
+    peak = draw(positive_lr)
     total = draw(st.integers(4, 200))
     three = draw(st.booleans())
     pct = draw(st.floats(0.01, 0.49 if three else 0.99))
@@ -206,18 +214,26 @@ def one_cycle(draw):
     final_div = draw(st.floats(0.5, 1e4))
     anneal = draw(st.sampled_from(["cos", "linear"]))
     try:
-        s = lrs.OneCycle(max_lr, total, pct, anneal, div, final_div, three)
+        s = lrs.OneCycle(
+            peak,
+            steps=total,
+            pct_start=pct,
+            anneal=anneal,
+            div_factor=div,
+            final_div_factor=final_div,
+            three_phase=three,
+        )
     except ValueError as err:  # a phase without steps: refused by design
         assert "pct_start" in str(err)
         reject()
-    initial = max_lr / div
+    initial = peak / div
     final = initial / final_div
     if three:
         ends = [pct * total - 1, 2 * pct * total - 2, total - 1]
-        values = [initial, max_lr, initial, final]
+        values = [initial, peak, initial, final]
     else:
         ends = [pct * total - 1, total - 1]
-        values = [initial, max_lr, final]
+        values = [initial, peak, final]
     thresholds = np.floor(ends[:-1]).astype(np.int64)
 
     def direction(steps):
@@ -234,7 +250,7 @@ def one_cycle(draw):
 def inverse_sqrt(draw):
     peak, w = draw(lr), draw(small_steps)
     return Case(
-        lrs.InverseSqrt(peak, w), peak, lambda s: np.where(s + 1 <= w, 1.0, -1.0)
+        lrs.InverseSqrt(peak, warmup_steps=w), peak, lambda s: np.where(s + 1 <= w, 1.0, -1.0)
     )
 
 
@@ -243,7 +259,9 @@ def warmup_stable_decay(draw):
     peak, end = draw(lr), draw(lr)
     w, stable, d = draw(st.integers(0, 80)), draw(st.integers(0, 80)), draw(st.integers(1, 80))
     decay = draw(st.sampled_from(["cosine", "linear", "sqrt"]))
-    s = lrs.WarmupStableDecay(peak, w, stable, d, end, decay)
+    s = lrs.WarmupStableDecay(
+        peak, warmup_steps=w, stable_steps=stable, decay_steps=d, end=end, decay=decay
+    )
 
     def direction(steps):
         return np.select(
@@ -283,7 +301,7 @@ leaf = st.one_of(
 def warmup(draw):
     child = draw(leaf)
     start, steps = draw(lr), draw(small_steps)
-    s = lrs.Warmup(child.schedule, steps, start)
+    s = lrs.Warmup(child.schedule, warmup_steps=steps, initial=start)
     top = float(keras.ops.convert_to_numpy(child.schedule(0)))
     ramp = sign(top - start)
     return Case(
@@ -297,7 +315,7 @@ def join(draw):
     children = draw(st.lists(leaf, min_size=1, max_size=3))
     boundaries = sorted(draw(st.sets(st.integers(1, HEAD), min_size=len(children) - 1,
                                      max_size=len(children) - 1)))
-    s = lrs.Join([c.schedule for c in children], boundaries)
+    s = lrs.Join([c.schedule for c in children], boundaries=boundaries)
     exact = all(c.exact for c in children)
     return Case(s, max(c.scale for c in children), exact=exact), children, boundaries
 
@@ -400,14 +418,14 @@ def test_warmup(drawn, start, nk):
     case, child = drawn
     head = check_properties(case, start, *nk)
     s = case.schedule
-    # the ramp ends exactly at after(0); from there on it is after(step - steps)
-    tail = head[s.steps:]
+    # the ramp ends exactly at after(0); from there on it is after(step - warmup_steps)
+    tail = head[s.warmup_steps:]
     expected = np.empty(len(tail), np.float32)
     from keras_lrsched.schedules.compose import fill_child
 
     fill_child(child.schedule, expected, 0)
     np.testing.assert_allclose(tail, expected, rtol=RTOL, atol=ATOL_OF_SCALE * case.scale)
-    assert math.isclose(float(head[0]), np.float32(s.start), rel_tol=1e-6, abs_tol=1e-30)
+    assert math.isclose(float(head[0]), np.float32(s.initial), rel_tol=1e-6, abs_tol=1e-30)
 
 
 @FUZZ

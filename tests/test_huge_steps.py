@@ -107,7 +107,7 @@ def test_sgdr_every_restart_below_2_31(name):
     initial, period, t_mul, m_mul, end = SGDR_CASES[name]
     reference = SGDR(initial, period, t_mul, m_mul, end)
     boundaries = reference.boundaries()
-    schedule = lrs.CosineRestarts(initial, period, t_mul=t_mul, m_mul=m_mul, end=end)
+    schedule = lrs.CosineRestarts(initial, period=period, t_mul=t_mul, m_mul=m_mul, end=end)
     check(schedule, boundaries, reference, extra=(0, 10**8, 1_234_567_891), peak=initial)
 
 
@@ -116,7 +116,7 @@ def test_sgdr_restart_at_a_real_valued_start_goes_to_its_ceiling():
     # step 255921745 still ends cycle 28 (lr near `end`), 255921746 opens cycle 29 (the peak).
     reference = SGDR(1.0, 1001, 1.5, 1.0, 0.0)
     assert float(reference.starts[29]) == pytest.approx(255921745.05615, abs=1e-4)
-    schedule = lrs.CosineRestarts(1.0, 1001, t_mul=1.5)
+    schedule = lrs.CosineRestarts(1.0, period=1001, t_mul=1.5)
     got = to_numpy(schedule, [255921745, 255921746])
     table = schedule.table(2, start=255921745)
     for values in (got, table):
@@ -126,7 +126,7 @@ def test_sgdr_restart_at_a_real_valued_start_goes_to_its_ceiling():
 
 def test_sgdr_decimal_t_mul_restarts_where_the_user_counts():
     # 1000 + 1100 = 2100 exactly, although 1000 * (1.1**2 - 1) / 0.1 is 2099.9999999999995.
-    schedule = lrs.CosineRestarts(1.0, 1000, t_mul=1.1)
+    schedule = lrs.CosineRestarts(1.0, period=1000, t_mul=1.1)
     np.testing.assert_allclose(to_numpy(schedule, [2099, 2100]), [0.0, 1.0], atol=1e-5)
     np.testing.assert_allclose(schedule.table(2, start=2099), [0.0, 1.0], atol=1e-5)
 
@@ -152,10 +152,10 @@ def test_step_decay_short_steps_near_2_31():
 
 def test_multistep_and_piecewise_huge_milestones():
     milestones = [100_000_000, 1_500_000_000, 2_147_483_000]
-    multi = lrs.MultiStepDecay(1.0, milestones, factor=0.5)
+    multi = lrs.MultiStepDecay(1.0, milestones=milestones, factor=0.5)
     check(multi, milestones, lambda s: 0.5 ** bisect.bisect_right(milestones, s))
     values = [1.0, 0.7, 0.3, 0.1]
-    piecewise = lrs.Piecewise(milestones, values)
+    piecewise = lrs.Piecewise(values, boundaries=milestones)
     check(piecewise, milestones, lambda s: values[bisect.bisect_right(milestones, s)])
 
 
@@ -197,7 +197,7 @@ def one_cycle_reference(max_lr, total, pct, anneal, three_phase, div=25.0, final
     ],
 )
 def test_one_cycle_phases_near_2e9(total, pct, anneal, three_phase):
-    schedule = lrs.OneCycle(1.0, total, pct_start=pct, anneal=anneal, three_phase=three_phase)
+    schedule = lrs.OneCycle(1.0, steps=total, pct_start=pct, anneal=anneal, three_phase=three_phase)
     reference, boundaries = one_cycle_reference(1.0, total, pct, anneal, three_phase)
     check(schedule, boundaries, reference, extra=(0, 1, total - 2))
 
@@ -214,7 +214,9 @@ def test_one_cycle_phases_near_2e9(total, pct, anneal, three_phase):
 def test_cyclic_turns_below_2_31(mode, up, down, gamma):
     low, high = 0.01, 1.0
     total = up + down
-    schedule = lrs.Cyclic(low, high, up, down, mode=mode, gamma=gamma)
+    schedule = lrs.Cyclic(
+        low, peak=high, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma
+    )
 
     def reference(s):
         c, pos = divmod(s, total)
@@ -230,7 +232,9 @@ def test_cyclic_turns_below_2_31(mode, up, down, gamma):
 
 def test_warmup_stable_decay_and_inverse_sqrt_near_2e9():
     w, st, d = 500_000_000, 1_000_000_000, 600_000_000
-    wsd = lrs.WarmupStableDecay(1.0, w, st, d, end=0.1, decay="sqrt")
+    wsd = lrs.WarmupStableDecay(
+        1.0, warmup_steps=w, stable_steps=st, decay_steps=d, end=0.1, decay="sqrt"
+    )
 
     def wsd_ref(s):
         if s < w:
@@ -251,8 +255,8 @@ def test_composites_near_2e9():
     warm = 1_000_000_000
     schedule = lrs.Join(
         [
-            lrs.Warmup(lrs.CosineRestarts(1.0, 300_000_001, t_mul=2.0), steps=warm),
-            lrs.Linear(0.5, 0.0, steps=100_000_000),
+            lrs.Warmup(lrs.CosineRestarts(1.0, period=300_000_001, t_mul=2.0), warmup_steps=warm),
+            lrs.Linear(0.5, end=0.0, steps=100_000_000),
         ],
         boundaries=[2_100_000_000],
     )
@@ -280,18 +284,18 @@ HORIZON = 3_000_000_000
 def _beyond_int32_schedules():
     return [
         lrs.Cosine(1.0, steps=HORIZON, end=0.1),
-        lrs.Linear(1.0, 0.0, steps=HORIZON),
-        lrs.Polynomial(1.0, 0.0, steps=HORIZON, power=2.0),
-        lrs.OneCycle(1.0, HORIZON),
-        lrs.StepDecay(1.0, 0.5, step_size=HORIZON),
-        lrs.TimeDecay(1.0, 1.0, decay_steps=HORIZON),
-        lrs.ExponentialDecay(1.0, 0.5, decay_steps=HORIZON, staircase=True),
-        lrs.Cyclic(0.0, 1.0, step_size_up=HORIZON),
+        lrs.Linear(1.0, end=0.0, steps=HORIZON),
+        lrs.Polynomial(1.0, end=0.0, steps=HORIZON, power=2.0),
+        lrs.OneCycle(1.0, steps=HORIZON),
+        lrs.StepDecay(1.0, factor=0.5, step_size=HORIZON),
+        lrs.TimeDecay(1.0, decay_rate=1.0, decay_steps=HORIZON),
+        lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=HORIZON, staircase=True),
+        lrs.Cyclic(0.0, peak=1.0, step_size_up=HORIZON),
         lrs.CosineRestarts(1.0, period=HORIZON),
         lrs.InverseSqrt(1.0, warmup_steps=HORIZON),
-        lrs.WarmupStableDecay(1.0, HORIZON, 10, 10),
-        lrs.Piecewise([HORIZON], [1.0, 0.5]),
-        lrs.Warmup(lrs.Constant(1.0), steps=HORIZON),
+        lrs.WarmupStableDecay(1.0, warmup_steps=HORIZON, stable_steps=10, decay_steps=10),
+        lrs.Piecewise([1.0, 0.5], boundaries=[HORIZON]),
+        lrs.Warmup(lrs.Constant(1.0), warmup_steps=HORIZON),
         lrs.Join([lrs.Constant(1.0), lrs.Constant(0.5)], boundaries=[HORIZON]),
     ]
 
@@ -317,7 +321,9 @@ def test_step_counts_beyond_int32(index):
 @pytest.mark.skipif(backend_name() != "jax", reason="backend-independent; run once, under jax")
 def test_table_of_1e8_steps_of_warmup_cosine_restarts():
     n = 10**8
-    schedule = lrs.Warmup(lrs.CosineRestarts(0.1, 7_000_001, t_mul=2.0, m_mul=0.9), steps=50_000)
+    schedule = lrs.Warmup(
+        lrs.CosineRestarts(0.1, period=7_000_001, t_mul=2.0, m_mul=0.9), warmup_steps=50_000
+    )
     table = schedule.table(n)
     assert table.dtype == np.float32 and table.shape == (n,)
     assert np.isfinite(table).all()

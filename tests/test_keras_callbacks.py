@@ -51,7 +51,7 @@ HAS_TENSORBOARD = all(
 
 
 def schedule():
-    return lrs.Warmup(lrs.Cosine(0.1, 40, end=0.01), steps=3)
+    return lrs.Warmup(lrs.Cosine(0.1, steps=40, end=0.01), warmup_steps=3)
 
 
 def schedule_at(index):

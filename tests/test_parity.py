@@ -82,7 +82,10 @@ def _cyclic(mode, up, down, gamma=1.0):
         0.01,
         120,
     )
-    return lrs.Cyclic(0.01, 0.1, up, down, mode=mode, gamma=gamma), ref
+    return (
+        lrs.Cyclic(0.01, peak=0.1, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma),
+        ref,
+    )
 
 
 @case("torch-CyclicLR-triangular")
@@ -97,7 +100,7 @@ def _():
         0.0,
         50,
     )
-    return lrs.Cyclic(0.0, 1.0, 6), ref
+    return lrs.Cyclic(0.0, peak=1.0, step_size_up=6), ref
 
 
 @case("torch-CyclicLR-triangular2")
@@ -122,7 +125,12 @@ def _one_cycle(total, pct, anneal, three_phase, div=25.0, final_div=1e4, max_lr=
         total,
     )
     ours = lrs.OneCycle(
-        max_lr, total, pct_start=pct, anneal=anneal, div_factor=div, final_div_factor=final_div,
+        max_lr,
+        steps=total,
+        pct_start=pct,
+        anneal=anneal,
+        div_factor=div,
+        final_div_factor=final_div,
         three_phase=three_phase,
     )
     return ours, ref
@@ -150,7 +158,7 @@ def _():
 
 @case("torch-OneCycleLR-whole-phase-ends")
 def _():
-    # pct_start * total_steps is a whole number: a phase ends exactly on a step.
+    # pct_start * steps is a whole number: a phase ends exactly on a step.
     return _one_cycle(200, 0.25, "cos", False)
 
 
@@ -228,31 +236,31 @@ def _():
 @case("keras-PolynomialDecay-Linear")
 def _():
     ref = keras_lrs(K.PolynomialDecay(0.1, 30, end_learning_rate=0.02, power=1.0), 50)
-    return lrs.Linear(0.1, 0.02, steps=30), ref
+    return lrs.Linear(0.1, end=0.02, steps=30), ref
 
 
 @case("keras-CosineDecay")
 def _():
     ref = keras_lrs(K.CosineDecay(0.1, 80, alpha=0.05), 120)
-    return lrs.Cosine(0.1, 80, end=0.1 * 0.05), ref
+    return lrs.Cosine(0.1, steps=80, end=0.1 * 0.05), ref
 
 
 @case("keras-CosineDecayRestarts")
 def _():
     ref = keras_lrs(K.CosineDecayRestarts(0.1, 10, t_mul=2.0, m_mul=0.8, alpha=0.1), 300)
-    return lrs.CosineRestarts(0.1, 10, t_mul=2.0, m_mul=0.8, end=0.01), ref
+    return lrs.CosineRestarts(0.1, period=10, t_mul=2.0, m_mul=0.8, end=0.01), ref
 
 
 @case("keras-CosineDecayRestarts-t_mul1")
 def _():
     ref = keras_lrs(K.CosineDecayRestarts(0.1, 9, t_mul=1.0, m_mul=0.9, alpha=0.0), 100)
-    return lrs.CosineRestarts(0.1, 9, t_mul=1.0, m_mul=0.9), ref
+    return lrs.CosineRestarts(0.1, period=9, t_mul=1.0, m_mul=0.9), ref
 
 
 @case("keras-CosineDecayRestarts-t_mul1.5")
 def _():
     ref = keras_lrs(K.CosineDecayRestarts(0.2, 7, t_mul=1.5, m_mul=1.0, alpha=0.05), 250)
-    return lrs.CosineRestarts(0.2, 7, t_mul=1.5, end=0.01), ref
+    return lrs.CosineRestarts(0.2, period=7, t_mul=1.5, end=0.01), ref
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,19 +280,19 @@ def _optax():
 @case("optax-linear_schedule")
 def _():
     ref = optax_lrs(_optax().linear_schedule(0.0, 0.1, transition_steps=30), 50)
-    return lrs.Linear(0.0, 0.1, steps=30), ref
+    return lrs.Linear(0.0, end=0.1, steps=30), ref
 
 
 @case("optax-cosine_decay_schedule")
 def _():
     ref = optax_lrs(_optax().cosine_decay_schedule(0.1, decay_steps=40, alpha=0.2), 60)
-    return lrs.Cosine(0.1, 40, end=0.1 * 0.2), ref
+    return lrs.Cosine(0.1, steps=40, end=0.1 * 0.2), ref
 
 
 @case("optax-exponential_decay-end_value")
 def _():
     sched = _optax().exponential_decay(0.1, transition_steps=5, decay_rate=0.8, end_value=0.02)
-    return lrs.ExponentialDecay(0.1, 0.8, decay_steps=5, end=0.02), optax_lrs(sched, 100)
+    return lrs.ExponentialDecay(0.1, decay_rate=0.8, decay_steps=5, end=0.02), optax_lrs(sched, 100)
 
 
 @case("optax-exponential_decay-staircase-end_value")
@@ -292,13 +300,15 @@ def _():
     sched = _optax().exponential_decay(
         0.1, transition_steps=4, decay_rate=0.7, staircase=True, end_value=0.03
     )
-    return lrs.ExponentialDecay(0.1, 0.7, 4, staircase=True, end=0.03), optax_lrs(sched, 60)
+    return lrs.ExponentialDecay(
+        0.1, decay_rate=0.7, decay_steps=4, staircase=True, end=0.03
+    ), optax_lrs(sched, 60)
 
 
 @case("optax-exponential_decay-growing-end_value")
 def _():
     sched = _optax().exponential_decay(0.01, transition_steps=3, decay_rate=1.1, end_value=0.05)
-    return lrs.ExponentialDecay(0.01, 1.1, 3, end=0.05), optax_lrs(sched, 80)
+    return lrs.ExponentialDecay(0.01, decay_rate=1.1, decay_steps=3, end=0.05), optax_lrs(sched, 80)
 
 
 @case("optax-join_schedules")
@@ -313,7 +323,8 @@ def _():
         boundaries=[10, 40],
     )
     ours = lrs.Join(
-        [lrs.Linear(0.0, 0.1, 10), lrs.Cosine(0.1, 30), lrs.Constant(0.005)], boundaries=[10, 40]
+        [lrs.Linear(0.0, end=0.1, steps=10), lrs.Cosine(0.1, steps=30), lrs.Constant(0.005)],
+        boundaries=[10, 40],
     )
     return ours, optax_lrs(sched, 60)
 
@@ -322,7 +333,9 @@ def _():
 def _():
     init, peak, warmup, decay_steps, end = 0.001, 0.1, 12, 80, 0.002
     sched = _optax().warmup_cosine_decay_schedule(init, peak, warmup, decay_steps, end)
-    ours = lrs.Warmup(lrs.Cosine(peak, decay_steps - warmup, end), warmup, start=init)
+    ours = lrs.Warmup(
+        lrs.Cosine(peak, steps=decay_steps - warmup, end=end), warmup_steps=warmup, initial=init
+    )
     return ours, optax_lrs(sched, 100)
 
 
@@ -365,7 +378,9 @@ def _():
 for _shape in ("cosine", "linear", "sqrt"):
 
     def _wsd(shape=_shape):
-        ours = lrs.WarmupStableDecay(0.5, 8, 12, 25, end=0.05, decay=shape)
+        ours = lrs.WarmupStableDecay(
+            0.5, warmup_steps=8, stable_steps=12, decay_steps=25, end=0.05, decay=shape
+        )
         return ours, hf_wsd(0.5, 8, 12, 25, 0.1, shape, 60)
 
     CASES[f"hf-wsd-{_shape}"] = _wsd
@@ -373,7 +388,9 @@ for _shape in ("cosine", "linear", "sqrt"):
 
 @case("hf-wsd-no-warmup")
 def _():
-    ours = lrs.WarmupStableDecay(1.0, 0, 5, 10, decay="linear")
+    ours = lrs.WarmupStableDecay(
+        1.0, warmup_steps=0, stable_steps=5, decay_steps=10, decay="linear"
+    )
     return ours, hf_wsd(1.0, 0, 5, 10, 0.0, "linear", 20)
 
 
@@ -392,7 +409,7 @@ def test_parity(name):
 def test_the_twins_differ_from_each_other():
     # A guard that the comparison above can fail: a twin with other parameters does not match.
     ours, expected = CASES["torch-OneCycleLR-cos"]()
-    other = lrs.OneCycle(0.1, 100, pct_start=0.31)
+    other = lrs.OneCycle(0.1, steps=100, pct_start=0.31)
     with pytest.raises(AssertionError):
         assert_lr_close(other.table(expected.shape[0]), expected)
 

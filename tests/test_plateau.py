@@ -88,7 +88,7 @@ def test_epoch_mode_scales_the_schedule(owned):
 
 
 def test_keras_reduce_lr_on_plateau_cannot_do_this():
-    m = model(opt=optimizer(lrs.Cosine(0.1, 50)))
+    m = model(opt=optimizer(lrs.Cosine(0.1, steps=50)))
     reduce = keras.callbacks.ReduceLROnPlateau(monitor="score", patience=0, mode="min")
     with pytest.raises(TypeError, match="not settable"):
         drive(reduce, m, [1.0, 2.0])
@@ -112,13 +112,13 @@ class _ScaledByEpoch(keras.optimizers.schedules.LearningRateSchedule):
 
 def _step_callback():
     return lrs.LearningRateScheduler(
-        lrs.Cosine(0.2, 30, end=0.02), update="step", plateau=lrs.Plateau("score", **PLATEAU)
+        lrs.Cosine(0.2, steps=30, end=0.02), update="step", plateau=lrs.Plateau("score", **PLATEAU)
     )
 
 
 def _step_truth(epochs):
     scales = keras_scales(VALUES[:epochs], **PLATEAU)
-    schedule = _ScaledByEpoch(lrs.Cosine(0.2, 30, end=0.02), scales)
+    schedule = _ScaledByEpoch(lrs.Cosine(0.2, steps=30, end=0.02), scales)
     weights, _, _ = truth(f"plateau-step-{epochs}", lambda: model(opt=optimizer(schedule)), epochs)
     last = [float(schedule((e + 1) * STEPS_PER_EPOCH - 1)) for e in range(epochs)]
     return weights, last, scales
@@ -133,7 +133,9 @@ def test_step_mode_reads_the_scale_inside_the_compiled_step():
     assert_same_weights(m, truth_weights)
     np.testing.assert_allclose(history.history["learning_rate"], truth_lrs, rtol=1e-6)
     steps = np.arange(5 * STEPS_PER_EPOCH)
-    expected = lrs.Cosine(0.2, 30, end=0.02).table(steps.size) * np.float32(scales)[steps // 4]
+    expected = (
+        lrs.Cosine(0.2, steps=30, end=0.02).table(steps.size) * np.float32(scales)[steps // 4]
+    )
     np.testing.assert_allclose(cb.learning_rates, expected, rtol=1e-6)
 
 

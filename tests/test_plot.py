@@ -26,7 +26,7 @@ def line_data(ax, i=0):
 
 
 def test_schedule_against_step_with_labels():
-    s = lrs.Warmup(lrs.Cosine(1e-3, steps=900), steps=100)
+    s = lrs.Warmup(lrs.Cosine(1e-3, steps=900), warmup_steps=100)
     ax = lrs.plot(s)
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "learning rate"
     x, y = line_data(ax)
@@ -38,13 +38,15 @@ def test_schedule_against_step_with_labels():
 
 
 def test_steps_argument_and_default_lengths():
-    x, _ = line_data(lrs.plot(lrs.Cosine(0.1, 50), steps=7))
+    x, _ = line_data(lrs.plot(lrs.Cosine(0.1, steps=50), steps=7))
     assert x.tolist() == list(range(7))
-    assert default_steps(lrs.OneCycle(0.1, 1234)) == 1234
-    assert default_steps(lrs.Warmup(lrs.Cosine(0.1, 900), 100)) == 1001
-    assert default_steps(lrs.Join([lrs.Constant(0.1), lrs.Linear(0.1, 0.0, 20)], [30])) == 51
-    assert default_steps(lrs.WarmupStableDecay(1.0, 5, 10, 20)) == 36
-    assert default_steps(lrs.Cyclic(0.1, 1.0, 4, 6)) == 20
+    assert default_steps(lrs.OneCycle(0.1, steps=1234)) == 1234
+    assert default_steps(lrs.Warmup(lrs.Cosine(0.1, steps=900), warmup_steps=100)) == 1001
+    join = lrs.Join([lrs.Constant(0.1), lrs.Linear(0.1, end=0.0, steps=20)], boundaries=[30])
+    assert default_steps(join) == 51
+    wsd = lrs.WarmupStableDecay(1.0, warmup_steps=5, stable_steps=10, decay_steps=20)
+    assert default_steps(wsd) == 36
+    assert default_steps(lrs.Cyclic(0.1, peak=1.0, step_size_up=4, step_size_down=6)) == 20
     assert default_steps(lrs.Table([0.1, 0.2, 0.3])) == 3
     assert default_steps(keras.optimizers.schedules.CosineDecay(0.1, 10)) == 1000
 
@@ -64,7 +66,7 @@ def test_table_holds_its_last_value():
 
 
 def test_array_and_list_against_step():
-    values = lrs.OneCycle(0.1, 200).table(200)
+    values = lrs.OneCycle(0.1, steps=200).table(200)
     ax = lrs.plot(values)
     x, y = line_data(ax)
     assert ax.get_xlabel() == "step"
@@ -99,7 +101,7 @@ def test_per_step_record_against_step():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
     x, y = np.ones((8, 3), "float32"), np.zeros((8, 1), "float32")
-    callback = lrs.LearningRateScheduler(lrs.Linear(0.1, 0.0, 6), update="step")
+    callback = lrs.LearningRateScheduler(lrs.Linear(0.1, end=0.0, steps=6), update="step")
     model.fit(x, y, epochs=3, batch_size=4, verbose=0, callbacks=[callback])
     ax = lrs.plot(callback)
     x_steps, lr = line_data(ax)
@@ -117,19 +119,19 @@ def test_empty_records_and_missing_lr_are_clear_errors():
     with pytest.raises(ValueError, match="no learning rate"):
         lrs.plot({"loss": [1.0]})
     with pytest.raises(TypeError, match="Argument `obj`"):
-        lrs.plot("cosine(0.1, 10)")
+        lrs.plot("cosine(0.1, steps=10)")
     with pytest.raises(ValueError, match="1-D"):
         lrs.plot(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="steps"):
-        lrs.plot(lrs.Cosine(0.1, 10), steps=0)
+        lrs.plot(lrs.Cosine(0.1, steps=10), steps=0)
 
 
 def test_draws_on_a_given_axes():
     import matplotlib.pyplot as plt
 
     _, ax = plt.subplots()
-    assert lrs.plot(lrs.Cosine(0.1, 10), ax=ax) is ax
-    assert lrs.plot(lrs.Linear(0.1, 0.0, 10), ax=ax, label="linear", color="red") is ax
+    assert lrs.plot(lrs.Cosine(0.1, steps=10), ax=ax) is ax
+    assert lrs.plot(lrs.Linear(0.1, end=0.0, steps=10), ax=ax, label="linear", color="red") is ax
     assert len(ax.lines) == 2 and ax.lines[1].get_label() == "linear"
 
 
@@ -149,4 +151,4 @@ def test_long_series_keep_their_spikes():
 def test_missing_matplotlib_is_a_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install \"keras_lrsched\[plot\]\""):
-        lrs.plot(lrs.Cosine(0.1, 10))
+        lrs.plot(lrs.Cosine(0.1, steps=10))

@@ -75,20 +75,20 @@ def nested_schedule():
     return lrs.Warmup(
         lrs.Join(
             [
-                lrs.Cosine(0.1, 20, end=0.01),
+                lrs.Cosine(0.1, steps=20, end=0.01),
                 keras.optimizers.schedules.ExponentialDecay(0.05, 10, 0.5),
-                lrs.CosineRestarts(0.05, 7, t_mul=2.0, m_mul=0.5),
+                lrs.CosineRestarts(0.05, period=7, t_mul=2.0, m_mul=0.5),
             ],
             boundaries=[20, 30],
         ),
-        steps=5,
-        start=0.001,
+        warmup_steps=5,
+        initial=0.001,
     )
 
 
 @pytest.mark.parametrize(
     "make",
-    [nested_schedule, lambda: lrs.Table(lrs.precompute(lrs.OneCycle(0.1, 40), 40))],
+    [nested_schedule, lambda: lrs.Table(lrs.precompute(lrs.OneCycle(0.1, steps=40), 40))],
     ids=["Warmup-Join-nested", "Table"],
 )
 def test_model_saves_and_loads_without_custom_objects(tmp_path, make):

@@ -58,7 +58,7 @@ def test_float64_table_rounds_to_the_float32_table(example):
 
 
 def test_table_arguments():
-    s = lrs.Cosine(1.0, 10)
+    s = lrs.Cosine(1.0, steps=10)
     empty = s.table(0)
     assert empty.shape == (0,) and empty.dtype == np.float32
     assert s.table(0, dtype="float64").dtype == np.float64
@@ -76,7 +76,7 @@ def test_table_arguments():
 
 
 def test_precompute_a_schedule_is_its_table():
-    s = lrs.Warmup(lrs.CosineRestarts(0.1, 20, t_mul=2.0), steps=5)
+    s = lrs.Warmup(lrs.CosineRestarts(0.1, period=20, t_mul=2.0), warmup_steps=5)
     out = lrs.precompute(s, 300)
     assert out.dtype == np.float32 and out.shape == (300,)
     np.testing.assert_array_equal(out, s.table(300))
@@ -259,7 +259,7 @@ def test_table_holds_its_last_value():
 
 
 def test_table_of_precomputed_values_replays_the_schedule():
-    s = lrs.OneCycle(0.2, total_steps=90, three_phase=True)
+    s = lrs.OneCycle(0.2, steps=90, three_phase=True)
     t = lrs.Table(lrs.precompute(s, 90))
     np.testing.assert_array_equal(t.table(120), s.table(120))  # both hold after step 89
     assert_lr_close(to_numpy(t, np.arange(120)), s.table(120))
@@ -267,7 +267,7 @@ def test_table_of_precomputed_values_replays_the_schedule():
 
 @pytest.mark.parametrize("as_string", [False, True])
 def test_table_save_and_load_round_trip(tmp_path, as_string):
-    values = lrs.precompute(lrs.Warmup(lrs.Cosine(0.1, 50), steps=10), 64)
+    values = lrs.precompute(lrs.Warmup(lrs.Cosine(0.1, steps=50), warmup_steps=10), 64)
     original = lrs.Table(values)
     path = tmp_path / "lr.npy"
     original.save(str(path) if as_string else path)
@@ -294,13 +294,15 @@ def test_table_load_refuses_a_bad_file(tmp_path):
     backend_name() != "jax", reason="a fresh interpreter with keras costs seconds: run once"
 )
 def test_import_neither_imports_numba_nor_compiles():
-    code = textwrap.dedent(
-        """
+    code = textwrap.dedent("""
         import sys
         import numpy as np
         import keras_lrsched as lrs
         assert "numba" not in sys.modules, "import keras_lrsched imported numba"
-        s = lrs.Warmup(lrs.Join([lrs.Cosine(1.0, 10), lrs.Table([0.1, 0.2])], [10]), steps=3)
+        s = lrs.Warmup(
+            lrs.Join([lrs.Cosine(1.0, steps=10), lrs.Table([0.1, 0.2])], boundaries=[10]),
+            warmup_steps=3,
+        )
         s(np.arange(30))  # the keras.ops path needs no Numba either
         assert "numba" not in sys.modules, "the keras.ops path imported numba"
         from keras_lrsched.kernels import cosine
@@ -309,8 +311,7 @@ def test_import_neither_imports_numba_nor_compiles():
         assert "numba" in sys.modules
         assert cosine.fill_cosine.signatures, "table() did not use the kernel"
         print("ok")
-        """
-    )
+        """)
     env = dict(os.environ, KERAS_BACKEND=backend_name(), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300

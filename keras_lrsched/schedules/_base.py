@@ -162,6 +162,31 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def _fill(self, out, start):
         raise NotImplementedError
 
+    def _total_steps(self):
+        """The steps this schedule was built for, past which it holds its last value; None for
+        a schedule that goes on (periodic, or decaying for ever) or holds by design (steps)."""
+        return None
+
+    # Config keys of keras_lrsched 0.1 that were renamed in 0.2 (docs/api.md): files saved by
+    # 0.1 still load.
+    _renamed = {}
+
+    @classmethod
+    def _current_names(cls, config):
+        return {cls._renamed.get(k, k): v for k, v in config.items()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**cls._current_names(config))
+
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        # Attributes, not the config: a child schedule shows as itself, not as its config dict.
+        args = ", ".join(
+            f"{k}={getattr(self, k, v)!r}" for k, v in self.get_config().items() if k != "name"
+        )
         return f"{type(self).__name__}({args})"
+
+
+def total_steps(schedule):
+    """`Schedule._total_steps` of any schedule: None for one that is not keras_lrsched's."""
+    return schedule._total_steps() if isinstance(schedule, Schedule) else None

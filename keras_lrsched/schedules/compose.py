@@ -7,7 +7,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, as_steps, imax, int_const, to_float
+from ._base import FLOAT, Schedule, imax, int_const, to_float, total_steps
 from ._host import HostSchedule
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -62,30 +62,40 @@ def _deserialize(config):
 class Warmup(Schedule):
     """A linear warmup in front of `after`.
 
-    Linear from ``start`` at step 0 to exactly ``after(0)`` at step ``steps``, then
-    ``after(s - steps)``. ``Warmup(Cosine(peak, decay_steps - warmup, end), warmup, start=init)``
-    equals optax's ``warmup_cosine_decay_schedule(init, peak, warmup, decay_steps, end)``.
+    Linear from ``initial`` at step 0 to exactly ``after(0)`` at step ``warmup_steps``, then
+    ``after(s - warmup_steps)``. ``warmup_steps=0`` means no warmup: it is ``after`` at every
+    step. ``Warmup(Cosine(peak, steps=decay_steps - warmup, end=end), warmup_steps=warmup,
+    initial=init)`` equals optax's ``warmup_cosine_decay_schedule(init, peak, warmup,
+    decay_steps, end)``.
 
     Args:
         after: the schedule that follows (any keras LearningRateSchedule).
-        steps: the length of the warmup (a whole number > 0).
-        start: the lr at step 0 (>= 0).
+        warmup_steps: the length of the warmup (a whole number >= 0).
+        initial: the lr at step 0 (>= 0).
+
+    References:
+        Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
+        (arXiv:1706.02677).
 
     >>> import keras_lrsched as lrs
-    >>> s = lrs.Warmup(lrs.Constant(1.0), steps=4)
+    >>> s = lrs.Warmup(lrs.Constant(1.0), warmup_steps=4)
     >>> [float(s(k)) for k in (0, 1, 4, 9)]
     [0.0, 0.25, 1.0, 1.0]
     """
 
-    def __init__(self, after, steps, start=0.0):
+    _renamed = {"steps": "warmup_steps", "start": "initial"}
+
+    def __init__(self, after, *, warmup_steps, initial=0.0):
         self.after = _check_schedule("after", _deserialize(after) if isinstance(after, dict) else after)
-        self.steps = _checks.integer("steps", steps, minimum=1)
-        self.start = _checks.learning_rate("start", start)
+        self.warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=0)
+        self.initial = _checks.learning_rate("initial", initial)
 
     def _compute(self, steps):
+        if not self.warmup_steps:
+            return child_value(self.after, steps)
         top = child_value(self.after, ops.zeros((), dtype=steps.dtype))
-        warm = self.start + (top - self.start) * (to_float(steps) / float(self.steps))
-        n = int_const(self.steps)
+        warm = self.initial + (top - self.initial) * (to_float(steps) / float(self.warmup_steps))
+        n = int_const(self.warmup_steps)
         rest = child_value(self.after, imax(steps - n, int_const(0)))
         return ops.where(steps < n, warm, rest)
 
@@ -93,20 +103,30 @@ class Warmup(Schedule):
         from ..kernels import decay
 
         n = out.shape[0]
-        n_warm = max(0, min(n, self.steps - start))
+        w = self.warmup_steps
+        n_warm = max(0, min(n, w - start))
         if n_warm:
             # In the table's dtype: a float64 call would compile a second specialization of the
             # child's kernel (~1 s cold) for one value; a float32 top is what the table holds anyway.
             top = first_value(self.after, out.dtype)
-            decay.fill_polynomial(out[:n_warm], start, self.start, top, self.steps, 1.0)
+            decay.fill_polynomial(out[:n_warm], start, self.initial, top, w, 1.0)
         if n_warm < n:
-            fill_child(self.after, out[n_warm:], start + n_warm - self.steps)
+            fill_child(self.after, out[n_warm:], start + n_warm - w)
+
+    def _total_steps(self):
+        rest = total_steps(self.after)
+        return None if rest is None else self.warmup_steps + rest
 
     def get_config(self):
-        return {"after": _serialize(self.after), "steps": self.steps, "start": self.start}
+        return {
+            "after": _serialize(self.after),
+            "warmup_steps": self.warmup_steps,
+            "initial": self.initial,
+        }
 
     @classmethod
     def from_config(cls, config):
+        config = cls._current_names(config)
         return cls(**{**config, "after": _deserialize(config["after"])})
 
 
@@ -118,13 +138,18 @@ class Join(Schedule):
     ``s - boundaries[i-1]``, as in optax's ``join_schedules``. ``len(boundaries)`` must be
     ``len(schedules) - 1``.
 
+    Args:
+        schedules: the schedules, in order (any keras LearningRateSchedules).
+        boundaries: the steps where the next schedule starts (whole numbers >= 0, increasing).
+
     >>> import keras_lrsched as lrs
-    >>> s = lrs.Join([lrs.Linear(0.0, 1.0, 10), lrs.Cosine(1.0, 10)], boundaries=[10])
+    >>> s = lrs.Join([lrs.Linear(0.0, end=1.0, steps=10), lrs.Cosine(1.0, steps=10)],
+    ...              boundaries=[10])
     >>> [round(float(s(k)), 6) for k in (0, 5, 10, 15, 20)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
 
-    def __init__(self, schedules, boundaries):
+    def __init__(self, schedules, *, boundaries):
         if not isinstance(schedules, (list, tuple)) or not schedules:
             raise TypeError(
                 f"Argument `schedules` must be a non-empty list of schedules. Received: "
@@ -160,6 +185,10 @@ class Join(Schedule):
             hi = n if edges[i + 1] is None else min(max(edges[i + 1] - start, 0), n)
             if hi > lo:
                 fill_child(schedule, out[lo:hi], start + lo - edges[i])
+
+    def _total_steps(self):
+        rest = total_steps(self.schedules[-1])
+        return None if rest is None else ([0] + self.boundaries)[-1] + rest
 
     def get_config(self):
         return {"schedules": [_serialize(s) for s in self.schedules], "boundaries": list(self.boundaries)}

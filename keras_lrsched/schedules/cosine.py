@@ -21,9 +21,25 @@ _EXACT_BITS = 1 << 14
 class Cosine(Schedule):
     """Half a cosine from ``initial`` at step 0 to ``end`` at step ``steps``, then ``end``.
 
-    ``lr(s) = end + (initial - end) * (1 + cos(pi * min(s, steps) / steps)) / 2``.
-    Equal to keras' ``CosineDecay(initial, steps, alpha=end / initial)`` and to optax's
-    ``cosine_decay_schedule``. For a warmup, wrap it: ``Warmup(Cosine(...), steps=...)``.
+    ``lr(s) = end + (initial - end) * ((1 + cos(2 pi num_cycles p)) / 2) ** exponent`` with
+    ``p = min(s, steps) / steps``. With the defaults (``num_cycles=0.5``, ``exponent=1``) it is
+    equal to keras' ``CosineDecay(initial, steps, alpha=end / initial)``, torch's
+    ``CosineAnnealingLR(T_max=steps, eta_min=end)`` over its first ``steps`` steps, optax's
+    ``cosine_decay_schedule`` (``exponent`` included) and the decay of Hugging Face's
+    ``get_cosine_schedule_with_warmup`` (``num_cycles`` included). Past ``steps`` it holds its
+    value at ``steps``, where Hugging Face's goes on along the cosine. For a warmup, wrap it:
+    ``Warmup(Cosine(...), warmup_steps=...)``.
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        steps: the length of the decay (a whole number > 0).
+        end: the lr at step ``steps`` (>= 0).
+        exponent: the cosine factor is raised to this power (> 0; optax's ``exponent``).
+        num_cycles: how many full cosine periods fit in ``steps`` (> 0; 0.5 is half a cosine,
+            Hugging Face's ``num_cycles``).
+
+    References:
+        Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.Cosine(1.0, steps=100, end=0.1)
@@ -31,22 +47,40 @@ class Cosine(Schedule):
     [1.0, 0.55, 0.1, 0.1]
     """
 
-    def __init__(self, initial, steps, end=0.0):
+    def __init__(self, initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5):
         self.initial = _checks.learning_rate("initial", initial)
         self.steps = _checks.integer("steps", steps, minimum=1)
         self.end = _checks.learning_rate("end", end)
+        self.exponent = _checks.positive("exponent", exponent)
+        self.num_cycles = _checks.positive("num_cycles", num_cycles)
 
     def _compute(self, steps):
         fraction = to_float(imin(steps, int_const(self.steps))) / float(self.steps)
-        return cos_anneal(self.initial, self.end, fraction)
+        if self.exponent == 1.0 and self.num_cycles == 0.5:
+            return cos_anneal(self.initial, self.end, fraction)
+        shape = 0.5 * (1.0 + ops.cos((2.0 * math.pi * self.num_cycles) * fraction))
+        if self.exponent != 1.0:
+            shape = ops.power(shape, self.exponent)
+        return self.end + (self.initial - self.end) * shape
 
     def _fill(self, out, start):
         from ..kernels import cosine
 
-        cosine.fill_cosine(out, start, self.initial, self.steps, self.end)
+        cosine.fill_cosine(
+            out, start, self.initial, self.steps, self.end, self.exponent, self.num_cycles
+        )
+
+    def _total_steps(self):
+        return self.steps
 
     def get_config(self):
-        return {"initial": self.initial, "steps": self.steps, "end": self.end}
+        return {
+            "initial": self.initial,
+            "steps": self.steps,
+            "end": self.end,
+            "exponent": self.exponent,
+            "num_cycles": self.num_cycles,
+        }
 
 
 def _cycle_start(period, t_mul, c, a, b):
@@ -120,11 +154,14 @@ class CosineRestarts(Schedule):
     lands in the right cycle; float32 holds only the offset inside the cycle.
 
     Args:
-        initial: the peak of the first cycle (>= 0).
+        initial: the lr at step 0, the top of the first cycle (>= 0).
         period: the length of the first cycle (a whole number > 0).
         t_mul: each cycle is ``t_mul`` times as long as the last (>= 1).
         m_mul: each peak is ``m_mul`` times the last (>= 0).
         end: the floor every cycle decays to (>= 0).
+
+    References:
+        Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.CosineRestarts(1.0, period=10, t_mul=2.0)
@@ -132,7 +169,7 @@ class CosineRestarts(Schedule):
     [1.0, 0.5, 1.0, 0.5, 1.0]
     """
 
-    def __init__(self, initial, period, t_mul=1.0, m_mul=1.0, end=0.0):
+    def __init__(self, initial, *, period, t_mul=1.0, m_mul=1.0, end=0.0):
         self.initial = _checks.learning_rate("initial", initial)
         self.period = _checks.integer("period", period, minimum=1)
         self.t_mul = _checks.real("t_mul", t_mul)

@@ -8,7 +8,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, const_minus, imin, int_const, int_dtype, power, to_float
+from ._base import FLOAT, Schedule, const_minus, imax, imin, int_const, int_dtype, power, to_float
 
 
 def _split(steps, period):
@@ -37,25 +37,29 @@ def _count_le(sorted_ints, steps):
 class Constant(Schedule):
     """The same learning rate at every step.
 
+    Equal to optax's ``constant_schedule``, and to a float lr given to a keras optimizer.
+
     Args:
-        value: the learning rate, a finite float >= 0.
+        initial: the learning rate, a finite float >= 0.
 
     >>> import keras_lrsched as lrs
     >>> float(lrs.Constant(0.1)(1000))
     0.10000000149011612
     """
 
-    def __init__(self, value):
-        self.value = _checks.learning_rate("value", value)
+    _renamed = {"value": "initial"}
+
+    def __init__(self, initial):
+        self.initial = _checks.learning_rate("initial", initial)
 
     def _compute(self, steps):
-        return ops.full(ops.shape(steps), self.value, dtype=FLOAT)
+        return ops.full(ops.shape(steps), self.initial, dtype=FLOAT)
 
     def _fill(self, out, start):
-        out.fill(self.value)
+        out.fill(self.initial)
 
     def get_config(self):
-        return {"value": self.value}
+        return {"initial": self.initial}
 
 
 @export
@@ -76,7 +80,7 @@ class TimeDecay(Schedule):
     0.05
     """
 
-    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False):
+    def __init__(self, initial, *, decay_rate, decay_steps=1, staircase=False):
         self.initial = _checks.learning_rate("initial", initial)
         self.decay_rate = _checks.learning_rate("decay_rate", decay_rate)
         self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
@@ -108,13 +112,18 @@ class StepDecay(Schedule):
 
     The lr drops AT steps ``step_size, 2 * step_size, ...``.
 
+    Args:
+        initial: the lr at step 0 (>= 0).
+        factor: the lr is multiplied by it at each drop (>= 0; torch's ``gamma``).
+        step_size: the steps between two drops (a whole number > 0).
+
     >>> import keras_lrsched as lrs
     >>> s = lrs.StepDecay(1.0, factor=0.5, step_size=10)
     >>> [float(s(k)) for k in (9, 10, 20)]
     [1.0, 0.5, 0.25]
     """
 
-    def __init__(self, initial, factor, step_size):
+    def __init__(self, initial, *, factor, step_size):
         self.initial = _checks.learning_rate("initial", initial)
         self.factor = _checks.learning_rate("factor", factor)
         self.step_size = _checks.integer("step_size", step_size, minimum=1)
@@ -134,36 +143,59 @@ class StepDecay(Schedule):
 
 @export
 class MultiStepDecay(Schedule):
-    """``initial * factor ** (number of milestones <= s)``: equal to torch ``MultiStepLR``.
+    """The lr drops by ``factor`` at each milestone: equal to torch's ``MultiStepLR``.
 
-    Milestones must be sorted; a repeated milestone drops the lr twice, as in torch.
+    ``initial`` times the factors of the milestones ``<= s``. Milestones must be sorted; a repeated
+    milestone drops the lr twice, as in torch. ``factor`` is one number for every drop (torch's
+    ``gamma``), or a list with one factor per milestone (optax's
+    ``piecewise_constant_schedule(init, boundaries_and_scales)``).
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        milestones: the steps at which the lr drops (whole numbers >= 0, sorted).
+        factor: the factor of each drop (>= 0), or a list of them as long as ``milestones``.
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.MultiStepDecay(1.0, milestones=[3, 5], factor=0.1)
     >>> [round(float(s(k)), 6) for k in (2, 3, 5)]
     [1.0, 0.1, 0.01]
+    >>> s = lrs.MultiStepDecay(1.0, milestones=[3, 5], factor=[0.5, 0.1])
+    >>> [round(float(s(k)), 6) for k in (2, 3, 5)]
+    [1.0, 0.5, 0.05]
     """
 
-    def __init__(self, initial, milestones, factor):
+    def __init__(self, initial, *, milestones, factor):
         self.initial = _checks.learning_rate("initial", initial)
         milestones = _checks.sequence(
             "milestones", milestones, lambda n, v: _checks.integer(n, v, minimum=0), min_len=1
         )
         self.milestones = _checks.increasing("milestones", milestones, strict=False)
-        self.factor = _checks.learning_rate("factor", factor)
+        if isinstance(factor, (list, tuple, np.ndarray)):
+            self.factor = _checks.sequence("factor", factor, _checks.learning_rate)
+            if len(self.factor) != len(self.milestones):
+                raise ValueError(
+                    "Argument `factor` must be one number or a list with one factor per "
+                    f"milestone. Received: factor={factor!r} for {len(self.milestones)} milestones"
+                )
+            factors = self.factor
+        else:
+            self.factor = _checks.learning_rate("factor", factor)
+            factors = [self.factor] * len(self.milestones)
+        # The lr after k drops, multiplied out in float64 as torch does step by step.
+        self._values = np.cumprod([self.initial] + factors, dtype=np.float64)
 
     def _compute(self, steps):
-        k = to_float(_count_le(self.milestones, steps))
-        return self.initial * power(self.factor, k)
+        values = ops.convert_to_tensor(self._values.astype(np.float32))
+        return ops.take(values, _count_le(self.milestones, steps))
 
     def _fill(self, out, start):
         from ..kernels import decay
 
-        milestones = np.asarray(self.milestones, dtype=np.int64)
-        decay.fill_multistep_decay(out, start, self.initial, milestones, self.factor)
+        decay.fill_piecewise(out, start, np.asarray(self.milestones, np.int64), self._values)
 
     def get_config(self):
-        return {"initial": self.initial, "milestones": list(self.milestones), "factor": self.factor}
+        factor = list(self.factor) if isinstance(self.factor, list) else self.factor
+        return {"initial": self.initial, "milestones": list(self.milestones), "factor": factor}
 
 
 @export
@@ -174,13 +206,17 @@ class Piecewise(Schedule):
     are ``(b_{i-1}, b_i]``, a boundary here starts the new value AT that step, like every other
     boundary in keras_lrsched.
 
+    Args:
+        values: the lr of each interval (each >= 0).
+        boundaries: the steps where the next value starts (whole numbers >= 0, increasing).
+
     >>> import keras_lrsched as lrs
-    >>> s = lrs.Piecewise([10, 20], [1.0, 0.5, 0.25])
+    >>> s = lrs.Piecewise([1.0, 0.5, 0.25], boundaries=[10, 20])
     >>> [float(s(k)) for k in (9, 10, 20)]
     [1.0, 0.5, 0.25]
     """
 
-    def __init__(self, boundaries, values):
+    def __init__(self, values, *, boundaries):
         boundaries = _checks.sequence(
             "boundaries", boundaries, lambda n, v: _checks.integer(n, v, minimum=0)
         )
@@ -204,29 +240,47 @@ class Piecewise(Schedule):
         )
 
     def get_config(self):
-        return {"boundaries": list(self.boundaries), "values": list(self.values)}
+        return {"values": list(self.values), "boundaries": list(self.boundaries)}
 
 
 @export
 class ExponentialDecay(Schedule):
-    """``initial * decay_rate ** (s / decay_steps)``: equal to keras' ``ExponentialDecay``.
+    """``initial * decay_rate ** ((s - transition_begin) / decay_steps)``: keras' ``ExponentialDecay``.
 
-    With ``staircase=True`` the exponent is floored. ``end``, when given, clips the lr: a floor when
-    ``decay_rate < 1``, a ceiling when ``decay_rate > 1`` (as optax's ``end_value``).
+    With ``staircase=True`` the exponent is floored. Before ``transition_begin`` the lr holds
+    ``initial`` (optax's ``exponential_decay``). ``end``, when given, clips the lr: a floor when
+    ``decay_rate < 1``, a ceiling when ``decay_rate > 1`` (optax's ``end_value``).
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        decay_rate: the factor per ``decay_steps`` steps (> 0).
+        decay_steps: the steps of one unit of decay (a whole number > 0; optax's
+            ``transition_steps``).
+        staircase: decay in whole units of ``decay_steps``.
+        end: optional floor (or ceiling, when ``decay_rate > 1``) of the lr (>= 0).
+        transition_begin: the steps to hold ``initial`` before the decay starts (>= 0).
 
     >>> import keras_lrsched as lrs
     >>> round(float(lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=10)(20)), 6)
     0.25
+    >>> s = lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=10, transition_begin=5)
+    >>> [round(float(s(k)), 6) for k in (0, 5, 25)]
+    [1.0, 1.0, 0.25]
     """
 
-    def __init__(self, initial, decay_rate, decay_steps=1, staircase=False, end=None):
+    def __init__(
+        self, initial, *, decay_rate, decay_steps=1, staircase=False, end=None, transition_begin=0
+    ):
         self.initial = _checks.learning_rate("initial", initial)
         self.decay_rate = _checks.positive("decay_rate", decay_rate)
         self.decay_steps = _checks.integer("decay_steps", decay_steps, minimum=1)
         self.staircase = _checks.boolean("staircase", staircase)
         self.end = None if end is None else _checks.learning_rate("end", end)
+        self.transition_begin = _checks.integer("transition_begin", transition_begin, minimum=0)
 
     def _compute(self, steps):
+        if self.transition_begin:
+            steps = imax(steps - int_const(self.transition_begin), int_const(0))
         p = _progress(steps, self.decay_steps, self.staircase)
         lr = self.initial * ops.exp(p * math.log(self.decay_rate))
         if self.end is not None:
@@ -236,11 +290,19 @@ class ExponentialDecay(Schedule):
     def _fill(self, out, start):
         from ..kernels import decay
 
-        has_end = self.end is not None
-        decay.fill_exponential_decay(
-            out, start, self.initial, math.log(self.decay_rate), self.decay_steps,
-            self.staircase, self.end if has_end else 0.0, has_end,
-        )
+        def fill(part, first):
+            decay.fill_exponential_decay(
+                part, first, self.initial, math.log(self.decay_rate), self.decay_steps,
+                self.staircase, self.end if self.end is not None else 0.0, self.end is not None,
+            )
+
+        # The held steps take the decay's own value at its step 0, as the closed form does.
+        n_hold = max(0, min(out.shape[0], self.transition_begin - start))
+        if n_hold:
+            fill(out[:1], 0)
+            out[1:n_hold] = out[0]
+        if n_hold < out.shape[0]:
+            fill(out[n_hold:], max(start - self.transition_begin, 0))
 
     def get_config(self):
         return {
@@ -249,6 +311,7 @@ class ExponentialDecay(Schedule):
             "decay_steps": self.decay_steps,
             "staircase": self.staircase,
             "end": self.end,
+            "transition_begin": self.transition_begin,
         }
 
 
@@ -256,8 +319,14 @@ class ExponentialDecay(Schedule):
 class Polynomial(Schedule):
     """``(initial - end) * (1 - min(s, steps) / steps) ** power + end``.
 
-    Equal to keras' ``PolynomialDecay`` (``cycle=False``) and optax's ``polynomial_schedule``.
-    Holds ``end`` from step ``steps`` on.
+    Equal to keras' ``PolynomialDecay`` (``cycle=False``), optax's ``polynomial_schedule`` and
+    torch's ``PolynomialLR`` (with ``end=0``). Holds ``end`` from step ``steps`` on.
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        end: the lr from step ``steps`` on (>= 0).
+        steps: the length of the decay (a whole number > 0).
+        power: the exponent of the polynomial (> 0).
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.Polynomial(1.0, end=0.0, steps=10, power=2.0)
@@ -265,7 +334,7 @@ class Polynomial(Schedule):
     [1.0, 0.25, 0.0, 0.0]
     """
 
-    def __init__(self, initial, end, steps, power=1.0):
+    def __init__(self, initial, *, end=0.0, steps, power=1.0):
         self.initial = _checks.learning_rate("initial", initial)
         self.end = _checks.learning_rate("end", end)
         self.steps = _checks.integer("steps", steps, minimum=1)
@@ -283,6 +352,9 @@ class Polynomial(Schedule):
 
         decay.fill_polynomial(out, start, self.initial, self.end, self.steps, self.power)
 
+    def _total_steps(self):
+        return self.steps
+
     def get_config(self):
         return {"initial": self.initial, "end": self.end, "steps": self.steps, "power": self.power}
 
@@ -291,15 +363,22 @@ class Polynomial(Schedule):
 class Linear(Polynomial):
     """Linear from ``initial`` at step 0 to ``end`` at step ``steps``, then ``end``.
 
-    Equal to optax's ``linear_schedule`` and keras' ``PolynomialDecay(power=1)``.
+    Equal to optax's ``linear_schedule``, keras' ``PolynomialDecay(power=1)`` and torch's
+    ``LinearLR`` (as factors of the optimizer's lr). A rise works too: ``Linear(0.0, end=0.1,
+    steps=100)``.
+
+    Args:
+        initial: the lr at step 0 (>= 0).
+        end: the lr from step ``steps`` on (>= 0).
+        steps: the length of the ramp (a whole number > 0).
 
     >>> import keras_lrsched as lrs
-    >>> [round(float(lrs.Linear(0.0, 1.0, steps=4)(k)), 6) for k in (0, 1, 4, 8)]
+    >>> [round(float(lrs.Linear(0.0, end=1.0, steps=4)(k)), 6) for k in (0, 1, 4, 8)]
     [0.0, 0.25, 1.0, 1.0]
     """
 
-    def __init__(self, initial, end, steps):
-        super().__init__(initial, end, steps, power=1.0)
+    def __init__(self, initial, *, end=0.0, steps):
+        super().__init__(initial, end=end, steps=steps, power=1.0)
 
     def _compute(self, steps):
         fraction = to_float(imin(steps, int_const(self.steps))) / float(self.steps)

@@ -113,14 +113,6 @@ def test_fill_step_decay(start, dtype):
 
 
 @on_both
-def test_fill_multistep_decay(start, dtype):
-    milestones = np.array([5, 9000, 9000, 20_000, 123_460, 130_000], dtype=np.int64)
-    out = run(K["decay"].fill_multistep_decay, start, dtype, 1.0, milestones, 0.5)
-    drops = (steps_from(start)[:, None] >= milestones[None, :]).sum(axis=1)
-    check(out, 0.5**drops)
-
-
-@on_both
 def test_fill_piecewise(start, dtype):
     boundaries = np.array([10, 17_000, 123_500], dtype=np.int64)
     values = np.array([0.4, 0.3, 0.2, 0.1])
@@ -170,9 +162,17 @@ def cos_half(x):
 
 @on_both
 def test_fill_cosine(start, dtype):
-    out = run(K["cosine"].fill_cosine, start, dtype, 1.0, 125_000, 0.1)
+    out = run(K["cosine"].fill_cosine, start, dtype, 1.0, 125_000, 0.1, 1.0, 0.5)
     s = np.minimum(steps_from(start), 125_000)
     check(out, 0.1 + 0.9 * cos_half(s / 125_000))
+
+
+@on_both
+@parametrize("exponent, num_cycles", [(2.0, 0.5), (1.0, 1.5), (0.5, 2.0)])
+def test_fill_cosine_general_shape(start, dtype, exponent, num_cycles):
+    out = run(K["cosine"].fill_cosine, start, dtype, 1.0, 125_000, 0.1, exponent, num_cycles)
+    s = np.minimum(steps_from(start), 125_000)
+    check(out, 0.1 + 0.9 * cos_half(2 * num_cycles * s / 125_000) ** exponent)
 
 
 @on_both
@@ -279,11 +279,12 @@ def test_fill_one_cycle(start, dtype, anneal, total, pct, three_phase):
 
 
 @on_both
-def test_fill_inverse_sqrt(start, dtype):
-    w = 124_000
-    out = run(K["warmup"].fill_inverse_sqrt, start, dtype, 0.01, w)
+@parametrize("w, timescale", [(124_000, 124_000), (124_000, 5000), (0, 10_000)])
+def test_fill_inverse_sqrt(start, dtype, w, timescale):
+    out = run(K["warmup"].fill_inverse_sqrt, start, dtype, 0.01, w, timescale)
     s = steps_from(start).astype(np.float64)
-    check(out, np.where(s < w, 0.01 * s / w, 0.01 * np.sqrt(w / np.maximum(s, 1.0))))
+    decay = 0.01 * np.sqrt(timescale / (np.maximum(s - w, 0.0) + timescale))
+    check(out, np.where(s < w, 0.01 * s / max(w, 1), decay))
 
 
 @on_both
