@@ -175,15 +175,27 @@ def lr_values(values, start, what="The schedule"):
     return values
 
 
+def at_epoch(epoch):
+    """Where an epoch is, in errors: as keras prints it (1-based), then the 0-based index that
+    the schedule was given."""
+    return f"Epoch {epoch + 1} (index {epoch})"
+
+
 def call(fn, args, where, what="The schedule"):
-    """`fn(*args)`. What it raises keeps its type and gains the place: TypeError stays
-    TypeError; anything else becomes ValueError naming `where`, with the original as cause."""
+    """`fn(*args)`. What it raises is raised again, the same object and type, with a note
+    naming `where` (PEP 678: the traceback shows it, and ``pytest.raises(match=)`` sees it)."""
     try:
         return fn(*args)
-    except TypeError as err:
-        raise TypeError(f"{what} raised TypeError({err}) at {where}") from err
-    except Exception as err:  # noqa: BLE001 - re-raised with the epoch or step named
-        raise ValueError(f"{what} raised {type(err).__name__}({err}) at {where}") from err
+    except Exception as err:
+        note = f"{what} raised {type(err).__name__} at {where}."
+        if hasattr(err, "add_note"):
+            err.add_note(note)
+            raise
+        try:  # Python 3.10: a new exception of the same type, where it takes a message
+            new = type(err)(f"{err} ({note})")
+        except Exception:  # noqa: BLE001 - a type with other arguments: raised unchanged
+            raise err from None
+        raise new from err
 
 
 def lr_array(name, values, dtype=np.float64):

@@ -39,8 +39,8 @@ def _closed(k):
 # (given the optimizer's initial lr), a key naming that ground truth).
 STEP_CASES = {
     "keras_lrsched": (
-        lambda: lrs.Warmup(lrs.Cosine(0.2, 10, end=0.01), steps=3),
-        lambda lr0: lrs.Warmup(lrs.Cosine(0.2, 10, end=0.01), steps=3),
+        lambda: lrs.Warmup(lrs.Cosine(0.2, steps=10, end=0.01), warmup_steps=3),
+        lambda lr0: lrs.Warmup(lrs.Cosine(0.2, steps=10, end=0.01), warmup_steps=3),
         "warmup-cosine",
     ),
     "keras-CosineDecay": (
@@ -129,15 +129,15 @@ def _kernel_value(schedule):
 EPOCH_CASES = {
     "f(epoch, lr)": (lambda: _recurrence, lambda: _recurrence),
     "keras_lrsched": (
-        lambda: lrs.ExponentialDecay(0.2, 0.5),
-        lambda: _kernel_value(lrs.ExponentialDecay(0.2, 0.5)),
+        lambda: lrs.ExponentialDecay(0.2, decay_rate=0.5),
+        lambda: _kernel_value(lrs.ExponentialDecay(0.2, decay_rate=0.5)),
     ),
 }
 
 
 def test_epoch_mode_applies_the_kernel_value_of_a_keras_lrsched_schedule():
     # The value keras' callback is handed above is the formula's, in float64 (printed as such).
-    value = _kernel_value(lrs.ExponentialDecay(0.2, 0.5))
+    value = _kernel_value(lrs.ExponentialDecay(0.2, decay_rate=0.5))
     assert [value(e) for e in range(6)] == pytest.approx([0.2 * 0.5**e for e in range(6)],
                                                          rel=1e-15)
 
@@ -186,7 +186,7 @@ def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
     # The train step is rebuilt after fit, so a plain fit applies the optimizer's own float lr,
     # which holds the last lr applied. A Table holds its last value: the ground truth owns the
     # first 8 values of the schedule, for all 12 steps.
-    schedule = lrs.Cosine(0.2, 10, end=0.01)
+    schedule = lrs.Cosine(0.2, steps=10, end=0.01)
     m = model()
     fit(m, [lrs.LearningRateScheduler(schedule, update="step")], epochs=EPOCHS)
     fit(m, epochs=EPOCHS + 1, initial_epoch=EPOCHS)
@@ -197,7 +197,7 @@ def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
 
 @pytest.mark.parametrize(
     "schedule",
-    [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed, lrs.Cosine(0.1, 10**9)],
+    [lrs.Table(np.linspace(0.1, 0.0, 10**6)), _closed, lrs.Cosine(0.1, steps=10**9)],
     ids=["table", "f(step)", "keras_lrsched"],
 )
 def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
@@ -226,7 +226,7 @@ def test_a_billion_step_run_keeps_a_small_window_on_the_device(schedule):
 def test_epoch_mode_checks_a_kernel_value_when_its_epoch_begins():
     # 0.1 * 1e10**epoch is 1e39 at epoch 4, beyond float32. The values are computed for every
     # epoch at epoch 0, but epochs 0..3 train, as with keras' callback, and the error names
-    # epoch 4 before its lr is set.
+    # epoch 4 (keras prints it "Epoch 5") before its lr is set.
     trained = []
 
     class Trained(keras.callbacks.Callback):
@@ -235,7 +235,7 @@ def test_epoch_mode_checks_a_kernel_value_when_its_epoch_begins():
 
     m = model()
     cb = lrs.LearningRateScheduler(lrs.ExponentialDecay(0.1, decay_rate=1e10))
-    with pytest.raises(ValueError, match="epoch 4"):
+    with pytest.raises(ValueError, match=r"Epoch 5 \(index 4\)"):
         fit(m, [cb, Trained()], epochs=6)
     assert trained == [0, 1, 2, 3]
     assert float(m.optimizer.learning_rate) == pytest.approx(1e29, rel=1e-6)
@@ -462,7 +462,7 @@ BAD_OUTPUTS = {
     "None": (lambda k: None, TypeError, "None"),
     "wrong-shape": (lambda k: np.array([0.1, 0.2]), ValueError, "(2,)"),
     "wrong-shape-tensor": (lambda k: keras.ops.ones((2, 1)), ValueError, "(2, 1)"),
-    "raises": (_raises, ValueError, "ZeroDivisionError"),
+    "raises": (_raises, ZeroDivisionError, "ZeroDivisionError"),  # keeps its type, gains a note
     "nan-at-2": (_nan_from_2, ValueError, "nan"),
 }
 
@@ -485,9 +485,13 @@ def test_bad_schedule_output_names_index_and_value_and_changes_nothing(case, upd
         before, lr_before = weights(good), float(good.optimizer.learning_rate)
     with pytest.raises(error) as info:
         fit(m, [cb], epochs=3)
-    message = str(info.value)
-    # Step mode checks every precomputed value before the first update.
-    assert f"{update} {bad_index}" in message
+    message = "\n".join([str(info.value), *getattr(info.value, "__notes__", [])])
+    # Step mode checks every precomputed value before the first update. An epoch is named as
+    # keras prints it (1-based), with its index.
+    if update == "epoch":
+        assert f"Epoch {bad_index + 1} (index {bad_index})" in message
+    else:
+        assert f"step {bad_index}" in message
     assert text in message
     assert_same_weights(m, before, exact=True)
     assert isinstance(m.optimizer.learning_rate, keras.Variable)
@@ -529,7 +533,10 @@ def test_bad_arguments(kwargs, error, text):
         lrs.LearningRateScheduler(_closed, **kwargs)
 
 
-@pytest.mark.parametrize("schedule", [[], [0.1, float("nan")], "0.1", 0.1], ids=repr)
+# A string is a spec ("0.1" is Constant(0.1)): a bad one is refused when the callback is made.
+@pytest.mark.parametrize(
+    "schedule", [[], [0.1, float("nan")], "no_such_schedule(0.1)", 0.1], ids=repr
+)
 def test_bad_schedule_argument(schedule):
     with pytest.raises((TypeError, ValueError), match="schedule"):
         lrs.LearningRateScheduler(schedule)

@@ -15,6 +15,14 @@ def host_float(x):
     return float(np.asarray(ops.convert_to_numpy(x)))
 
 
+def held(variable, value):
+    """`value` as `variable` holds it once assigned (a float16 variable rounds it), as a float."""
+    try:
+        return float(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
+    except TypeError:  # a dtype NumPy lacks (bfloat16): read it back
+        return host_float(variable)
+
+
 def new_variable(model, optimizer, shape, dtype, name):
     """A zero variable made by `optimizer` (so that the JAX trainer carries it into the step),
     inside the model's tf.distribute strategy under TensorFlow."""

@@ -72,10 +72,12 @@ class Run:
         if not self.step_mode:
             if self.epochs is not None:
                 source.plan_epochs(epoch, max(int(self.epochs) - epoch, 0))
+                self.cb._advice.epoch_mode_length(source, int(self.epochs))
             return
         count = None
         if self.epochs is not None and self.steps:
             count = max(int(self.epochs) - epoch, 0) * int(self.steps)
+            self.cb._advice.past_the_end(source, k0 + count)
         for i, g in enumerate(self.groups):
             lr_prev = self._current_lr(i, g) if source.needs_lr else None
             g.stepper = source.stepper(g.iterations(), count, lr_prev)
@@ -114,11 +116,16 @@ class Run:
         ]
         scale = self._scale()
         self.epoch_scale = scale
+        # A recurrence is handed what others set, as with keras' callback: nothing is lost.
+        overridden = not source.needs_lr or self.cb.plateau is not None
         for i, (g, value) in enumerate(zip(self.groups, base)):
             g.it0 = g.iterations_at_epoch_begin()
             lr = value * scale if self.cb.plateau is not None else value
             if g.lr_var is not None:
+                if overridden:
+                    self._check_lr_variable(g)
                 g.leaf.learning_rate = lr
+                g.lr_known = backend.held(g.lr_var, lr)
             else:
                 g.epoch_lr.assign(lr)
             g.epoch_values = float(np.float32(lr))
@@ -131,6 +138,7 @@ class Run:
         self.epoch_scale = scale
         span = self.window if self.check_batches else int(self.steps)
         for g in self.groups:
+            self._check_lr_variable(g)
             g.it0 = g.iterations_at_epoch_begin()
             if g.window is not None:
                 self._write_window(g, g.it0, g.stepper.get(g.it0, self.size), scale)
@@ -171,6 +179,8 @@ class Run:
 
     def epoch_end(self, epoch, logs):
         scale = self.epoch_scale
+        if self.step_mode and not self.steps:  # a run of unknown length: found out as it goes
+            self.cb._advice.past_the_end(self.cb._source, self.groups[0].iterations())
         for i, g in enumerate(self.groups):
             it_end = g.it_end = g.iterations()
             n = max(it_end - g.it0, 0)
@@ -223,6 +233,14 @@ class Run:
         if k > g.it0:
             return scaled(g.stepper.get(k - 1, 1), self.epoch_scale, self.cb.plateau)[0]
         return g.last_applied  # no update yet this epoch: the previous one's, if any
+
+    def _check_lr_variable(self, g):
+        """Warn, once, when the lr variable holds what neither this fit nor a load put there."""
+        if g.lr_var is None or g.lr_known is None:
+            return
+        found = backend.host_float(g.lr_var)
+        if found != g.lr_known:
+            self.cb._advice.changed_elsewhere(g.entry.name, g.lr_known, found)
 
     def _set_lr_variable(self, g, value):
         g.lr_var.assign(float(value))

@@ -7,6 +7,7 @@ import numpy as np
 from .. import _checks
 from ..plateau import Plateau
 from . import install
+from .advice import Advice
 from .runs import Run, scaled, window_size
 from .sources import make_source
 from .state import attach_state
@@ -24,11 +25,12 @@ class LearningRateScheduler(keras.callbacks.Callback):
     update), so ``history.history["learning_rate"]`` can be plotted as with keras' callback.
 
     Args:
-        schedule: a keras_lrsched schedule or any keras ``LearningRateSchedule``; a function
+        schedule: a keras_lrsched schedule or any keras ``LearningRateSchedule``; a spec
+            string such as ``"cosine(0.1, steps=1000)"`` (``keras_lrsched.get``); a function
             ``schedule(index, lr) -> lr`` or ``schedule(index) -> lr`` as for keras' callback
             (``lr``: the current lr, a Python float); or a ``Table`` or 1-D array of learning
             rates (the last value holds past its end).
-        verbose: 0: quiet, 1: print keras' message once per epoch.
+        verbose: 0: quiet, 1: print keras' message once per epoch (an int >= 0, or a bool).
         update: ``"epoch"`` (default) or ``"step"``.
         plateau: optional ``Plateau``: the lr applied is ``schedule(index) * scale``, the scale
             dropping as keras' ``ReduceLROnPlateau`` would.
@@ -48,7 +50,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
     >>> import numpy as np, keras, keras_lrsched as lrs
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> model.compile(keras.optimizers.SGD(0.1), loss="mse")
-    >>> cb = lrs.LearningRateScheduler(lrs.Linear(0.1, 0.0, steps=4), update="step")
+    >>> cb = lrs.LearningRateScheduler(lrs.Linear(0.1, end=0.0, steps=4), update="step")
     >>> h = model.fit(np.ones((8, 2)), np.ones(8), batch_size=4, epochs=2, callbacks=[cb],
     ...               verbose=0)
     >>> [round(float(v), 4) for v in cb.learning_rates]
@@ -68,14 +70,21 @@ class LearningRateScheduler(keras.callbacks.Callback):
                 f"plateau={plateau!r}"
             )
         self.window = None if window is None else _checks.integer("window", window, minimum=1)
+        if isinstance(schedule, str):
+            from ..spec import get
+
+            schedule = get(schedule)
         self._source = make_source(schedule)
         self.schedule = schedule
-        self.verbose = verbose
+        # keras' callback reads `verbose > 0`: True and 1 alike; "yes" is a mistake.
+        verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else verbose
+        self.verbose = _checks.integer("verbose", verbose, minimum=0)
         self.plateau = plateau
         self._state = None
         self._binding = None  # kept across fits: the variables and the compiled step
         self._run = None
         self._records = []  # per epoch: (stepper or None, first step or lr, updates, scale)
+        self._advice = Advice()
 
     # ------------------------------------------------------------------ read-outs
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _checks
 from ..schedules import Schedule
+from ..schedules._base import total_steps
 from ..schedules._host import HostSchedule
 from ..table import Table, precompute
 
@@ -52,6 +53,12 @@ class Source:
 
     in_graph = None
     needs_lr = False
+    name = "The schedule"
+
+    def total_steps(self):
+        """The steps the source was built for, past which it holds its last value, or None
+        (it goes on, or nobody can tell: a function)."""
+        return None
 
     def plan_epochs(self, first, count):
         """Epoch mode, at the fit's first epoch: the epochs first..first+count-1 will be asked."""
@@ -80,6 +87,7 @@ class ScheduleSource(Source):
 
     def __init__(self, schedule):
         self.schedule = schedule
+        self.name = type(schedule).__name__
         # A Schedule subclass of the user's without a kernel (_fill) is handled as foreign.
         self.kernel = isinstance(schedule, Schedule) and type(schedule)._fill is not Schedule._fill
         self.in_graph = None if self.kernel else schedule
@@ -87,6 +95,9 @@ class ScheduleSource(Source):
         self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
         self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
         self.host = HostSchedule(schedule)
+
+    def total_steps(self):
+        return total_steps(self.schedule)
 
     def plan_epochs(self, first, count):
         """Compute the lr of epochs first..first+count-1 at once (one kernel call).
@@ -103,7 +114,7 @@ class ScheduleSource(Source):
                 pass
 
     def epoch_value(self, epoch, current_lr):
-        where = f"epoch {epoch}"
+        where = _checks.at_epoch(epoch)
         if self.kernel:
             first, values = self.epochs
             if not first <= epoch < first + values.shape[0]:
@@ -179,6 +190,10 @@ class TableSource(Source):
 
     def __init__(self, values):
         self.values32 = np.array(values, dtype=np.float32, copy=True)
+        self.name = "The table"
+
+    def total_steps(self):
+        return self.values32.shape[0]
 
     def epoch_value(self, epoch, current_lr):
         return float(self.values32[min(epoch, self.values32.shape[0] - 1)])
@@ -206,7 +221,7 @@ class FunctionSource(Source):
         self.needs_lr = arity != 1
 
     def epoch_value(self, epoch, current_lr):
-        where = f"epoch {epoch}"
+        where = _checks.at_epoch(epoch)
         if self.arity == 2:
             value = _checks.call(self.fn, (epoch, current_lr), where)
         elif self.arity == 1:
