@@ -4,15 +4,19 @@
     keras-lrsched plot SPEC [--steps N] -o FILE.png  # draw a schedule
     keras-lrsched demo [--schedule SPEC] [--update epoch|step] [--epochs E]
 
-SPEC is a spec string such as ``"one_cycle(max_lr=0.1, total_steps=1000)"`` (see
-``keras_lrsched.get``) or, for ``plot``, a ``.npy`` table written by ``table``. A user error
+SPEC is a spec string such as ``"one_cycle(0.1, steps=1000)"`` (see ``keras_lrsched.get``) or,
+for ``plot``, a ``.npy`` table written by ``table``. ``--help`` exits with status 0. A user error
 prints one line on stderr and exits with status 1 (2 for a command line argparse refuses); there
 is no traceback (set ``KERAS_LRSCHED_TRACEBACK=1`` to see one).
+
+The command line is parsed before anything heavy is imported: ``--help`` and a command line
+argparse refuses never import keras, a backend or Numba.
 """
 
 import argparse
 import os
 import sys
+import textwrap
 
 PROG = "keras-lrsched"
 
@@ -93,17 +97,33 @@ def _demo(args):
     )
 
 
+def _epilog():
+    from .spec import SCHEDULE_NAMES
+
+    names = textwrap.fill(", ".join(SCHEDULE_NAMES), width=76, initial_indent="  ",
+                          subsequent_indent="  ")
+    return (
+        "SPEC calls a schedule by name, with the arguments of its class (the first may be\n"
+        f"positional, the others are named):\n{names}\n\n"
+        "example:\n"
+        '  keras-lrsched plot "warmup(cosine(1e-3, steps=900), warmup_steps=100)" -o lr.png'
+    )
+
+
 def build_parser():
     parser = _Parser(
         prog=PROG,
         description="Learning-rate schedules for Keras 3: tables, plots and a demo.",
-        epilog='Example: keras-lrsched plot "warmup(cosine(initial=1e-3, steps=900), steps=100)" '
-        "-o lr.png",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("table", help="precompute an lr table and save it as .npy")
-    p.add_argument("spec", metavar="SPEC", help='e.g. "one_cycle(max_lr=0.1, total_steps=1000)"')
+    p.add_argument(
+        "spec", metavar="SPEC",
+        help='e.g. "one_cycle(0.1, steps=1000)"; the names are in `keras-lrsched --help`',
+    )
     p.add_argument("--steps", type=_count, required=True, help="how many steps (1e8 is fine)")
     p.add_argument("-o", "--output", required=True, help="the .npy file to write")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")

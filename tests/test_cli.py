@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import keras_lrsched as lrs
+from keras_lrsched import spec as spec_module
 from keras_lrsched.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SPEC = "warmup(cosine(initial=1e-3, steps=900), steps=100)"
+SPEC = "warmup(cosine(1e-3, steps=900), warmup_steps=100)"
 
 
 def one_error_line(err, prefix):
@@ -34,7 +35,7 @@ def test_table_writes_the_schedule_table(tmp_path, capsys):
 
 
 def test_table_options_float64_scientific_steps_and_npy_suffix(tmp_path):
-    assert main(["table", "cosine(0.1, 10)", "--steps", "2e1", "--dtype", "float64",
+    assert main(["table", "cosine(0.1, steps=10)", "--steps", "2e1", "--dtype", "float64",
                  "-o", str(tmp_path / "t")]) == 0
     values = np.load(tmp_path / "t.npy")
     assert values.dtype == np.float64 and values.shape == (20,)
@@ -57,7 +58,7 @@ def test_plot_writes_a_png(tmp_path, capsys):
 def test_plot_a_saved_table(tmp_path):
     pytest.importorskip("matplotlib")
     table = tmp_path / "t.npy"
-    assert main(["table", "one_cycle(0.1, 300)", "--steps", "300", "-o", str(table)]) == 0
+    assert main(["table", "one_cycle(0.1, steps=300)", "--steps", "300", "-o", str(table)]) == 0
     assert main(["plot", str(table), "-o", str(tmp_path / "t.png")]) == 0
     assert (tmp_path / "t.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -65,17 +66,21 @@ def test_plot_a_saved_table(tmp_path):
 @pytest.mark.parametrize(
     "argv, status, prefix, needle",
     [
-        (["table", "cosine(1, x)", "--steps", "5", "-o", "X"], 1, "keras-lrsched table: error:",
-         "a variable `x`"),
-        (["table", "cosin(1, 2)", "--steps", "5", "-o", "X"], 1, "keras-lrsched table: error:",
-         "Did you mean `cosine`"),
-        (["table", "cosine(-1, 2)", "--steps", "5", "-o", "X"], 1, "keras-lrsched table: error:",
-         "Argument `initial` must be >= 0"),
-        (["table", "cosine(1, 2)", "-o", "X"], 2, "keras-lrsched: error:", "--steps"),
-        (["table", "cosine(1, 2)", "--steps", "0", "-o", "X"], 2, "keras-lrsched: error:",
+        (["table", "cosine(1, steps=x)", "--steps", "5", "-o", "X"], 1,
+         "keras-lrsched table: error:", "a variable `x`"),
+        (["table", "cosin(1, steps=2)", "--steps", "5", "-o", "X"], 1,
+         "keras-lrsched table: error:", "Did you mean `cosine`"),
+        (["table", "OneCycleLR(0.1, total_steps=9)", "--steps", "5", "-o", "X"], 1,
+         "keras-lrsched table: error:", "The equivalent here is `one_cycle(MAX_LR, "),
+        (["table", "cosine(-1, steps=2)", "--steps", "5", "-o", "X"], 1,
+         "keras-lrsched table: error:", "Argument `initial` must be >= 0"),
+        (["table", "cosine(1, 2)", "--steps", "5", "-o", "X"], 1, "keras-lrsched table: error:",
+         "only the first argument, `initial`, may be positional"),
+        (["table", "cosine(1, steps=2)", "-o", "X"], 2, "keras-lrsched: error:", "--steps"),
+        (["table", "cosine(1, steps=2)", "--steps", "0", "-o", "X"], 2, "keras-lrsched: error:",
          "whole number > 0"),
-        (["table", "cosine(1, 2)", "--steps", "2.5", "-o", "X"], 2, "keras-lrsched: error:",
-         "whole number > 0"),
+        (["table", "cosine(1, steps=2)", "--steps", "2.5", "-o", "X"], 2,
+         "keras-lrsched: error:", "whole number > 0"),
         (["plot", "missing.npy", "-o", "X.png"], 1, "keras-lrsched plot: error:",
          "No such table file"),
         (["demo", "--update", "batch"], 2, "keras-lrsched: error:", "invalid choice"),
@@ -95,15 +100,18 @@ def test_user_errors_are_one_line_on_stderr(argv, status, prefix, needle, capsys
 
 def test_unwritable_output_is_a_user_error(tmp_path, capsys):
     out = tmp_path / "no" / "such" / "dir" / "t.npy"
-    assert main(["table", "cosine(1, 2)", "--steps", "5", "-o", str(out)]) == 1
+    assert main(["table", "cosine(1, steps=2)", "--steps", "5", "-o", str(out)]) == 1
     assert "No such file or directory" in one_error_line(capsys.readouterr().err, "keras-lrsched")
 
 
-def test_help_exits_zero(capsys):
+def test_help_exits_zero_and_lists_the_commands_and_the_schedule_names(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     for command in ("table", "plot", "demo"):
         assert command in out
+    for name in spec_module.schedule_names():
+        assert name in out
+    assert "warmup_steps=100" in out  # the example is written with the current names
 
 
 def _env():
@@ -123,7 +131,7 @@ def test_python_dash_m_is_lazy_and_plots_with_agg_without_a_display(tmp_path):
         added = set(sys.modules) - before
         heavy = [m for m in added if m.split(".")[0] in ("matplotlib", "sklearn", "numba")]
         assert not heavy and "numba" not in sys.modules, heavy
-        sys.argv = ["keras_lrsched", "plot", "one_cycle(max_lr=0.1, total_steps=100)", "-o", sys.argv[1]]
+        sys.argv = ["keras_lrsched", "plot", "one_cycle(0.1, steps=100)", "-o", sys.argv[1]]
         try:
             runpy.run_module("keras_lrsched", run_name="__main__")
         except SystemExit as exit_:
