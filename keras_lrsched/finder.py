@@ -16,6 +16,13 @@ from .schedules import Constant, ExponentialDecay, Join
 
 SMOOTHING = 0.98
 DIVERGE_FACTOR = 4.0
+# The suggestion leaves out the first SKIP_FRACTION of the recorded steps, and at least SKIP_MIN.
+SKIP_FRACTION = 0.1
+SKIP_MIN = 5
+# The fall it looks at runs from the last point at least 80% of the depth above the floor to the
+# first point at most 20% of the depth above it (see `suggest_lr`).
+FALL_TOP = 0.8
+FALL_BOTTOM = 0.2
 
 
 class LRFinderResult:
@@ -27,10 +34,10 @@ class LRFinderResult:
         smoothed_losses: an exponential moving average of `losses` with bias correction,
             ``avg_k = 0.98 * avg_{k-1} + 0.02 * loss_k``, ``smoothed_k = avg_k / (1 - 0.98 ** (k+1))``
             (fastai's smoothing).
-        suggestion: the lr where the smoothed loss falls fastest: the minimum of
-            ``d smoothed_loss / d log10(lr)`` over the recorded steps, leaving out the step that
-            diverged. A common choice for a one-cycle ``max_lr`` is this value or up to ~10x it.
-            None when fewer than 3 steps were recorded or the loss never falls.
+        suggestion: the lr in the middle of the smoothed loss's main fall, as `suggest_lr`
+            finds it with its defaults (the rule is there): one of `learning_rates`, or None when
+            too few steps were recorded or the loss never falls. Use it as the lr, or as
+            `OneCycle`'s ``peak``.
         diverged: True when the test stopped early (loss > 4x the best smoothed loss, or not
             finite).
     """
@@ -40,7 +47,7 @@ class LRFinderResult:
         self.losses = np.asarray(losses, dtype=np.float64)
         self.smoothed_losses = smooth(self.losses)
         self.diverged = bool(diverged)
-        self.suggestion = steepest_descent(self.learning_rates, self.smoothed_losses, self.diverged)
+        self.suggestion = suggest_lr(self.learning_rates, self.smoothed_losses)
 
     def __repr__(self):
         suggestion = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
@@ -68,7 +75,7 @@ class LRFinderResult:
         ax.plot(lr, self.smoothed_losses[skip_start:end], label="smoothed loss")
         if self.suggestion is not None:
             ax.axvline(self.suggestion, color="red", ls="--", lw=1,
-                       label=f"steepest descent {self.suggestion:.2g}")
+                       label=f"suggestion {self.suggestion:.2g}")
         smoothed = self.smoothed_losses[skip_start:end]
         finite = smoothed[np.isfinite(smoothed)]
         raw = self.losses[skip_start:end]
@@ -93,18 +100,93 @@ def smooth(losses, beta=SMOOTHING):
     return out
 
 
-def steepest_descent(learning_rates, smoothed, diverged):
-    """The lr at the most negative slope of the smoothed loss against log10(lr)."""
-    n = len(smoothed) - (1 if diverged else 0)
-    if n < 3:
+def suggest_lr(learning_rates, smoothed, *, skip_fraction=SKIP_FRACTION, skip_min=SKIP_MIN):
+    """The suggested lr: the middle of the main fall of the smoothed loss.
+
+    With ``s_0 .. s_{n-1}`` the smoothed losses of the ``n`` recorded steps:
+
+    1. **Skip the start.** The first ``max(skip_min, ceil(skip_fraction * n))`` points are left
+       out. The bias-corrected average of the first ``k`` losses is about their plain mean, so
+       each new batch moves it by about ``1/k`` of that batch's deviation: the early slope is
+       batch noise, not the effect of the lr.
+    2. **Cut at divergence.** From the first point where ``s_k`` is not finite or exceeds
+       ``DIVERGE_FACTOR`` (4) times ``min(s_0 .. s_{k-1})``, everything is left out: the point
+       where `find_lr` stops, applied to any curve.
+    3. **Find the floor.** ``m`` is the first index of the smallest ``s`` among the points kept.
+       Nothing after it is searched: past the floor the loss rises, and the wiggles of a loss
+       that has blown up can be steep without being a descent.
+    4. **Find the fall.** With ``peak`` the largest ``s`` among the kept points up to ``m`` and
+       ``depth = peak - s_m``: ``a`` is the last index up to ``m`` where ``s_a >= s_m + 0.8 *
+       depth`` (``FALL_TOP``; the fall is under way after it), and ``b`` the first index after
+       ``a`` where ``s_b <= s_m + 0.2 * depth`` (``FALL_BOTTOM``; most of the fall is done).
+    5. The suggestion is ``learning_rates[(a + b) // 2]``: for `find_lr`'s exponential ramp,
+       the middle in log lr of the fall from 80% to 20% of the depth. For a fall symmetric in
+       log lr that is where the slope is steepest; set by two level crossings rather than by a
+       derivative, it is not moved far by a one- or two-step dip of the noise, and it stays
+       inside the long descending valley.
+
+    The result depends on the recorded values only (no randomness, ties go to the first index).
+
+    Args:
+        learning_rates: the lr of each point, increasing.
+        smoothed: the smoothed loss of each point (see `smooth`).
+        skip_fraction: the fraction of the points to skip at the start, in [0, 1).
+        skip_min: the fewest points to skip at the start, an integer >= 0.
+
+    Returns:
+        One of `learning_rates` as a Python float, or None when fewer than 3 points are left
+        after steps 1 and 2, or when the loss never falls below its first kept value.
+
+    Raises:
+        ValueError: for a bad `skip_fraction` or `skip_min`, or arrays of different lengths.
+
+    >>> lr = np.logspace(-6, 1, 71)
+    >>> loss = 2.0 - np.tanh(2 * (np.log10(lr) + 3))  # falls from 3 to 1, fastest at lr = 1e-3
+    >>> f"{suggest_lr(lr, loss):.3g}"
+    '0.001'
+    """
+    skip_fraction = _checks.real("skip_fraction", skip_fraction)
+    if not 0.0 <= skip_fraction < 1.0:
+        raise ValueError(
+            f"Argument `skip_fraction` must be in [0, 1). Received: skip_fraction={skip_fraction!r}"
+        )
+    skip_min = _checks.integer("skip_min", skip_min, minimum=0)
+    learning_rates = np.asarray(learning_rates, dtype=np.float64)
+    smoothed = np.asarray(smoothed, dtype=np.float64)
+    n = len(smoothed)
+    if len(learning_rates) != n:
+        raise ValueError(
+            "Arguments `learning_rates` and `smoothed` must have the same length. Received: "
+            f"{len(learning_rates)} learning rates and {n} losses"
+        )
+    first = max(skip_min, math.ceil(skip_fraction * n))
+    stop = _divergence(smoothed)
+    if stop - first < 3:
         return None
-    lr, loss = learning_rates[:n], smoothed[:n]
-    finite = np.isfinite(loss)
-    if not finite.all():
+    s = smoothed[first:stop]
+    m = int(np.argmin(s))
+    depth = float(np.max(s[: m + 1])) - s[m]
+    if not depth > 0:
         return None
-    slope = np.gradient(loss, np.log10(lr))
-    k = int(np.argmin(slope))
-    return float(lr[k]) if slope[k] < 0 else None
+    a = int(np.flatnonzero(s[: m + 1] >= s[m] + FALL_TOP * depth)[-1])
+    b = a + int(np.flatnonzero(s[a : m + 1] <= s[m] + FALL_BOTTOM * depth)[0])
+    return float(learning_rates[first + (a + b) // 2])
+
+
+def _divergence(smoothed):
+    """The index of the first point that counts as diverged, or the length: where `find_lr`
+    stops."""
+    best = math.inf
+    for k, value in enumerate(smoothed):
+        if _diverges(value, best):
+            return k
+        best = min(best, value)
+    return len(smoothed)
+
+
+def _diverges(smoothed, best):
+    """Whether a smoothed loss counts as diverged, `best` being the smallest one before it."""
+    return not math.isfinite(smoothed) or (best > 0 and smoothed > DIVERGE_FACTOR * best)
 
 
 def ramp(start, end, steps):
@@ -136,7 +218,8 @@ def find_lr(model, x, y=None, *, start=1e-7, end=10.0, steps=100, batch_size=32)
 
     Returns:
         An `LRFinderResult` with ``.learning_rates``, ``.losses`` (raw), ``.smoothed_losses``,
-        ``.suggestion`` (the steepest descent of the smoothed loss) and ``.plot()``.
+        ``.suggestion`` (the middle of the smoothed loss's main fall, see `suggest_lr`) and
+        ``.plot()``.
 
     Raises:
         ValueError: for bad arguments, or a model that is not compiled.
@@ -254,7 +337,7 @@ class _Recorder(keras.callbacks.Callback):
         self.losses.append(loss)
         self._avg = SMOOTHING * self._avg + (1 - SMOOTHING) * loss
         smoothed = self._avg / (1 - SMOOTHING ** len(self.losses))
-        if not math.isfinite(smoothed) or (self.best > 0 and smoothed > DIVERGE_FACTOR * self.best):
+        if _diverges(smoothed, self.best):
             self.diverged = True
             self.model.stop_training = True
         self.best = min(self.best, smoothed)
