@@ -9,6 +9,7 @@ from keras import ops
 
 from . import _checks
 from ._api import export
+from .kernels._config import load_numba
 from .schedules._base import FLOAT, Schedule, imin, int_const
 from .schedules.compose import fill_child
 
@@ -65,7 +66,7 @@ class Table(Schedule):
 
 def _numba_compiled(fn):
     """`fn` as a Numba dispatcher, or None when Numba cannot compile it."""
-    import numba
+    numba = load_numba()
 
     if isinstance(fn, numba.core.registry.CPUDispatcher):
         return fn
@@ -77,7 +78,7 @@ def _numba_compiled(fn):
 
 def _run_compiled(run, fallback, what):
     """Run a Numba-jitted fill; if typing fails, warn once and run the Python loop instead."""
-    import numba
+    numba = load_numba()
 
     try:
         run()
@@ -194,7 +195,7 @@ def _scan_recurrence(fn, out, initial_lr, start=0):
         return
     if start:
         # The scan kernel counts from 0; a jitted shim adds the offset (Numba freezes `start`).
-        import numba
+        numba = load_numba()
 
         inner = compiled
 

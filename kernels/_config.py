@@ -1,8 +1,21 @@
-"""The one place where kernel compilation flags live."""
+"""The one place where kernel compilation flags live, and where Numba is loaded.
+
+Numba is imported only when a kernel first needs it. Until then a kernel's own source runs as
+plain Python for tables of at most ``PYTHON_MAX`` values: the first fit in a fresh process (a
+window of one epoch's steps, a plan of the epochs) pays neither ``import numba`` (~0.35 s) nor
+loading the kernels' machine code (~0.5 s warm, seconds cold). The two give the same numbers, bit
+for bit (the same float64 operations in the same order, the same libm, no fast-math), as
+tests/test_same_numbers.py checks for every schedule. The first larger table loads Numba, and
+from then on every table of the process runs compiled. ``NUMBA_DISABLE_JIT=1`` runs every table
+as Python.
+"""
 
 import functools
-
-import numba
+import importlib
+import os
+import sys
+import threading
+import types
 
 # parallel: prange splits the steps over all cores (for tables of PARALLEL_MIN steps or more).
 #
@@ -26,7 +39,53 @@ import numba
 KERNEL_OPTIONS = {"parallel": True, "cache": True, "nogil": True, "fastmath": False}
 HELPER_OPTIONS = {"cache": True, "nogil": True, "inline": "always", "fastmath": False}
 
-prange = numba.prange
+# A kernel loop over steps. Before Numba is loaded this is `range`; loading Numba binds each
+# kernel module's `prange` to numba.prange (which is `range` again when called from Python).
+prange = range
+
+# Tables up to this many values run as Python until Numba is loaded: ~1 us per value, so the
+# largest costs ~15 ms, against ~0.85 s for Numba and a kernel from a warm cache.
+PYTHON_MAX = 1 << 14
+
+_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
+_HELPERS = {}  # each helper's Python function -> its Numba version, once loaded
+_KERNEL_MODULES = set()  # the modules whose globals name helpers and prange
+_lock = threading.RLock()
+numba = None  # the module, once a kernel needed it
+
+
+def load_numba():
+    """Import Numba and bind every kernel module's helpers and `prange` to their compiled forms.
+
+    Done once per process, before the first kernel compiles: Numba reads a kernel's globals when it
+    compiles it.
+    """
+    global numba
+    with _lock:
+        if numba is not None:
+            return numba
+        import numba as nb
+
+        for fn in _HELPERS:
+            _HELPERS[fn] = nb.njit(**HELPER_OPTIONS)(fn)
+        for name in sorted(_KERNEL_MODULES):
+            module = sys.modules.get(name) or importlib.import_module(name)
+            for attr, value in list(vars(module).items()):
+                if attr == "prange" and value is range:
+                    setattr(module, attr, nb.prange)
+                elif isinstance(value, types.FunctionType) and value in _HELPERS:
+                    setattr(module, attr, _HELPERS[value])
+        numba = nb
+        return nb
+
+
+def compiled():
+    """Whether kernels run through Numba now (it is loaded, and not disabled)."""
+    return numba is not None and not _DISABLED
+
+
+def _register_module(fn):
+    _KERNEL_MODULES.add(fn.__module__)
 
 # Kernels whose segment changes along the steps (restarts, cycles, phases) run `prange` over blocks
 # of this many steps and fill each segment's contiguous run inside a block with a plain loop that
@@ -44,28 +103,53 @@ PARALLEL_MIN = 1 << 20
 
 
 class _Kernel:
-    """A parallel kernel that runs on one thread when `out` is short (see PARALLEL_MIN).
+    """A table-filling kernel: its source as Python for short tables until Numba is loaded,
+    else compiled (parallel, and on one thread when `out` is short, see PARALLEL_MIN).
 
-    Everything else (``py_func``, ``signatures``, ``inspect_asm``, ...) is the Numba dispatcher's.
+    Everything else (``signatures``, ``inspect_asm``, ...) is the Numba dispatcher's; asking for
+    it loads Numba. ``py_func`` is the Python function.
     """
 
-    def __init__(self, dispatcher):
-        self.dispatcher = dispatcher
-        functools.update_wrapper(self, dispatcher.py_func)
+    def __init__(self, fn, options):
+        self.py_func = fn
+        self.options = options
+        self._dispatcher = None
+        functools.update_wrapper(self, fn)
+        _register_module(fn)
+
+    @property
+    def dispatcher(self):
+        if self._dispatcher is None:
+            nb = load_numba()
+            with _lock:
+                if self._dispatcher is None:
+                    self._dispatcher = nb.njit(**self.options)(self.py_func)
+        return self._dispatcher
 
     def __call__(self, out, *args):
-        if out.shape[0] >= PARALLEL_MIN:
-            return self.dispatcher(out, *args)
+        if _DISABLED or (numba is None and out.shape[0] <= PYTHON_MAX):
+            try:
+                return self.py_func(out, *args)
+            except (OverflowError, ValueError):
+                if _DISABLED:
+                    raise
+                # Python's math raises where compiled code gives inf or nan (the exp of a growing
+                # ExponentialDecay, clipped to `end` after): such a table runs compiled.
+        dispatcher = self.dispatcher
+        if out.shape[0] >= PARALLEL_MIN or not self.options["parallel"]:
+            return dispatcher(out, *args)
         threads = numba.get_num_threads()
         if threads == 1:
-            return self.dispatcher(out, *args)
+            return dispatcher(out, *args)
         numba.set_num_threads(1)  # for this Python thread only
         try:
-            return self.dispatcher(out, *args)
+            return dispatcher(out, *args)
         finally:
             numba.set_num_threads(threads)
 
     def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.dispatcher, name)
 
 
@@ -76,21 +160,21 @@ class _Kernel:
 
 
 def kernel(fn=None, *, cache=True):
-    """Compile `fn` lazily as a parallel table-filling kernel ``fn(out, start, *params)``."""
+    """`fn` as a parallel table-filling kernel ``fn(out, start, *params)``, compiled lazily."""
     if fn is None:
         return functools.partial(kernel, cache=cache)
-    if numba.config.DISABLE_JIT:
-        return fn
-    return _Kernel(numba.njit(**{**KERNEL_OPTIONS, "cache": cache})(fn))
+    return _Kernel(fn, {**KERNEL_OPTIONS, "cache": cache})
 
 
 def serial_kernel(fn=None, *, cache=True):
-    """Compile `fn` lazily as a single-threaded kernel (for scans, where each value needs the last)."""
+    """`fn` as a single-threaded kernel (for scans, where each value needs the last)."""
     if fn is None:
         return functools.partial(serial_kernel, cache=cache)
-    return numba.njit(**{**KERNEL_OPTIONS, "parallel": False, "cache": cache})(fn)
+    return _Kernel(fn, {**KERNEL_OPTIONS, "parallel": False, "cache": cache})
 
 
 def helper(fn):
-    """Compile `fn` lazily as a scalar function inlined into kernels."""
-    return numba.njit(**HELPER_OPTIONS)(fn)
+    """`fn` as a scalar function inlined into kernels: itself until Numba is loaded."""
+    _HELPERS[fn] = fn
+    _register_module(fn)
+    return fn

@@ -64,3 +64,82 @@ def test_every_backend_applies_the_same_lr_bit_for_bit(tmp_path):
     table = cases["table+plateau"][1].table(steps)
     scale = np.repeat(np.float32([1.0, 1.0, 0.5]), backends_worker.STEPS)
     np.testing.assert_array_equal(reference["table+plateau/reported"], table * scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# The same numbers whether a kernel's source runs as Python (short tables, before Numba is
+# loaded: kernels/_config.py) or compiled by Numba.
+
+PYTHON_MODE = r"""
+import sys
+import numpy as np
+import keras
+import keras_lrsched as lrs
+from keras_lrsched.kernels import _config
+sys.path.insert(0, "tests")
+from conftest import EXAMPLES
+
+out = {}
+for start in STARTS:
+    for name, build in EXAMPLES.items():
+        if name != OVERFLOWS:
+            for dtype in ("float32", "float64"):
+                out[f"{name}/{start}/{dtype}"] = build(lrs).table(N, start=start, dtype=dtype)
+assert "numba" not in sys.modules, "a short table loaded numba"
+
+# The first fit of the README's recipes and of the demo: neither loads Numba.
+x, y = np.ones((64, 2), "float32"), np.ones(64, "float32")
+for update in ("epoch", "step"):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), loss="mse")
+    cb = lrs.LearningRateScheduler(lrs.OneCycle(0.1, epochs=3, steps_per_epoch=4), update=update)
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[cb])
+    out[f"fit/{update}"] = cb.learning_rates
+assert "numba" not in sys.modules, "a first fit loaded numba"
+
+# Python's math.exp raises where compiled code gives inf (clipped to `end` after): that table
+# runs compiled.
+for start in STARTS:
+    for dtype in ("float32", "float64"):
+        out[f"{OVERFLOWS}/{start}/{dtype}"] = EXAMPLES[OVERFLOWS](lrs).table(N, start=start,
+                                                                             dtype=dtype)
+assert "numba" in sys.modules
+np.savez(OUT, **out)
+"""
+STARTS = (0, 3, 1000, 2**31 + 5)
+OVERFLOWS = "ExponentialDecay-growing-end"  # 1.1 ** s: inf past step ~7400, then `end`
+
+
+def test_a_kernel_gives_the_same_numbers_as_python_and_compiled(tmp_path):
+    import keras_lrsched as lrs
+    from conftest import EXAMPLES
+    from keras_lrsched.kernels import _config
+
+    n = _config.PYTHON_MAX  # the longest table that runs as Python
+    out = tmp_path / "python.npz"
+    code = f"N, STARTS, OVERFLOWS, OUT = {n}, {STARTS!r}, {OVERFLOWS!r}, {str(out)!r}\n"
+    code += PYTHON_MODE
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=600, cwd=WORKER.parent.parent)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    _config.load_numba()
+    assert _config.compiled() or os.environ.get("NUMBA_DISABLE_JIT")
+    with np.load(out) as python:
+        checked = 0
+        for name, build in EXAMPLES.items():
+            schedule = build(lrs)
+            for start in STARTS:
+                for dtype in ("float32", "float64"):
+                    # n + 1 values: longer than PYTHON_MAX, so compiled whatever came before
+                    by_numba = schedule.table(n + 1, start=start, dtype=dtype)[:n]
+                    np.testing.assert_array_equal(
+                        python[f"{name}/{start}/{dtype}"], by_numba, err_msg=f"{name} at {start}"
+                    )
+                    checked += 1
+        assert checked == len(EXAMPLES) * len(STARTS) * 2
+        n_fit = 12
+        np.testing.assert_array_equal(
+            python["fit/step"], lrs.OneCycle(0.1, steps=n_fit).table(n_fit + 1)[:n_fit]
+        )
+        assert python["fit/epoch"].shape == (n_fit,)

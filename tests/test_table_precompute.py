@@ -305,11 +305,14 @@ def test_import_neither_imports_numba_nor_compiles():
         )
         s(np.arange(30))  # the keras.ops path needs no Numba either
         assert "numba" not in sys.modules, "the keras.ops path imported numba"
-        from keras_lrsched.kernels import cosine
+        from keras_lrsched.kernels import _config, cosine
+        short = s.table(5)  # a short table runs the kernels' source as Python
+        assert "numba" not in sys.modules, "a short table imported numba"
         assert cosine.fill_cosine.signatures == [], "a kernel compiled at import"
-        s.table(5)
+        long = s.table(_config.PYTHON_MAX + 1)
         assert "numba" in sys.modules
         assert cosine.fill_cosine.signatures, "table() did not use the kernel"
+        assert (s.table(5) == short).all() and (long[:5] == short).all()
         print("ok")
         """)
     env = dict(os.environ, KERAS_BACKEND=backend_name(), TF_CPP_MIN_LOG_LEVEL="3")

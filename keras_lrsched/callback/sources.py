@@ -5,6 +5,7 @@ import keras
 import numpy as np
 
 from .. import _checks
+from ..kernels._config import load_numba
 from ..schedules import Schedule
 from ..schedules._base import total_steps
 from ..schedules._host import HostSchedule
@@ -308,7 +309,7 @@ class FunctionSteps:
 
 def _numba_jit(fn):
     """`fn` as a Numba dispatcher (compiled at its first call), or False when Numba refuses it."""
-    import numba
+    numba = load_numba()
 
     if isinstance(fn, numba.core.registry.CPUDispatcher):
         return fn
