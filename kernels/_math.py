@@ -11,6 +11,8 @@ after changing anything here.
 
 import math
 
+import numpy as np
+
 from ._config import helper
 
 # cos(pi * x) = -sin(pi * y) with y = x - 1/2 in [-1/2, 1/2], and sin(pi * y) = y * Q(y * y) with
@@ -43,6 +45,18 @@ def cos_pi(x):
     r = r * z + _R1
     r = r * z + _R0
     return -(y * (2.0 + (z - 0.25) * r))
+
+
+@helper
+def step_float(base, j):
+    """``float(base + j)`` for a whole number `base` < 2**53 and 0 <= j < 2**31, exactly.
+
+    Written as ``float(base) + float(int32(j))`` so that a loop over `j` vectorizes on AVX2:
+    x86 converts packed int32 to float64 (vcvtdq2pd), but packed int64 only with AVX-512DQ
+    (vcvtqq2pd); an int64 conversion per step kept every AVX2 kernel's loop half scalar
+    (``vcvtsi2sd`` per value, bench/results/table_floor.md). Both sums are exact in float64.
+    """
+    return float(base) + float(np.int32(j))
 
 
 @helper

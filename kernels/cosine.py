@@ -11,23 +11,27 @@ import math
 import numpy as np
 
 from ._config import BLOCK, kernel, prange
-from ._math import cos_pi, ratio
+from ._math import cos_pi, ratio, step_float
 
 
 @kernel
 def fill_cosine(out, start, initial, steps, end, exponent, num_cycles):
     fsteps = float(steps)
     inv = 1.0 / fsteps
-    if exponent == 1.0 and num_cycles == 0.5:  # half a cosine: the vectorized polynomial
-        for i in prange(out.shape[0]):
-            s = min(start + i, steps)
-            out[i] = end + (initial - end) * 0.5 * (1.0 + cos_pi(ratio(float(s), fsteps, inv)))
-    else:  # the general shape leaves [0, pi], where cos_pi holds: libm
-        for i in prange(out.shape[0]):
-            s = min(start + i, steps)
-            x = 2.0 * num_cycles * ratio(float(s), fsteps, inv)
-            shape = 0.5 * (1.0 + math.cos(math.pi * x))
-            out[i] = end + (initial - end) * shape**exponent
+    half = exponent == 1.0 and num_cycles == 0.5
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        run = out[lo : min(n, lo + BLOCK)]
+        if half:  # half a cosine: the vectorized polynomial
+            for j in range(run.shape[0]):
+                x = ratio(min(step_float(start + lo, j), fsteps), fsteps, inv)
+                run[j] = end + (initial - end) * 0.5 * (1.0 + cos_pi(x))
+        else:  # the general shape leaves [0, pi], where cos_pi holds: libm
+            for j in range(run.shape[0]):
+                x = 2.0 * num_cycles * ratio(min(step_float(start + lo, j), fsteps), fsteps, inv)
+                shape = 0.5 * (1.0 + math.cos(math.pi * x))
+                run[j] = end + (initial - end) * shape**exponent
 
 
 @kernel
@@ -45,7 +49,7 @@ def fill_cosine_restarts_fixed(out, start, initial, period, m_mul, end):
             run = out[lo : min(hi, lo + (period - r))]
             height = (initial - end) * m_mul ** float(c)
             for j in range(run.shape[0]):
-                run[j] = end + height * 0.5 * (1.0 + cos_pi(float(r + j) * inv))
+                run[j] = end + height * 0.5 * (1.0 + cos_pi(step_float(r, j) * inv))
             lo += run.shape[0]
 
 
@@ -68,6 +72,6 @@ def fill_cosine_restarts(out, start, initial, end, starts, start_frac, lengths, 
             inv = 1.0 / length
             height = (initial - end) * amplitudes[c]
             for j in range(run.shape[0]):
-                frac = min(ratio(float(s + j - first) + frac0, length, inv), 1.0)
+                frac = min(ratio(step_float(s - first, j) + frac0, length, inv), 1.0)
                 run[j] = end + height * 0.5 * (1.0 + cos_pi(frac))
             lo = stop

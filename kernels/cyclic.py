@@ -9,7 +9,7 @@ arithmetic.
 import math
 
 from ._config import BLOCK, kernel, prange
-from ._math import cos_pi, exp_small, ratio
+from ._math import cos_pi, exp_small, ratio, step_float
 
 TRIANGULAR, TRIANGULAR2, EXP_RANGE = 0, 1, 2
 ANNEAL_COS, ANNEAL_LINEAR = 0, 1
@@ -38,7 +38,7 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
             if mode == EXP_RANGE and chunk < 64:
                 # A steep gamma: exp underflows (or overflows) within a few cycles anyway.
                 for j in range(run.shape[0]):
-                    x = ratio(float(pos + j), fup, inv_up) if rising else float(total - pos - j) * inv_down
+                    x = ratio(step_float(pos, j), fup, inv_up) if rising else (float(total - pos) - float(j)) * inv_down
                     run[j] = low + height * x * math.exp(float(s + j) * log_gamma)
             elif mode == EXP_RANGE:
                 # exp((s + j) log_gamma) = exp((s + j0) log_gamma) exp((j - j0) log_gamma): libm
@@ -49,18 +49,18 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
                     p0 = pos + j0
                     if rising:
                         for j in range(part.shape[0]):
-                            x = ratio(float(p0 + j), fup, inv_up)
-                            part[j] = low + scale * exp_small(float(j) * log_gamma) * x
+                            x = ratio(step_float(p0, j), fup, inv_up)
+                            part[j] = low + scale * exp_small(step_float(0, j) * log_gamma) * x
                     else:
                         for j in range(part.shape[0]):
-                            x = float(total - p0 - j) * inv_down
-                            part[j] = low + scale * exp_small(float(j) * log_gamma) * x
+                            x = (float(total - p0) - step_float(0, j)) * inv_down
+                            part[j] = low + scale * exp_small(step_float(0, j) * log_gamma) * x
             elif rising:
                 for j in range(run.shape[0]):
-                    run[j] = low + height * ratio(float(pos + j), fup, inv_up)
+                    run[j] = low + height * ratio(step_float(pos, j), fup, inv_up)
             else:
                 for j in range(run.shape[0]):
-                    run[j] = low + height * (float(total - pos - j) * inv_down)
+                    run[j] = low + height * ((float(total - pos) - step_float(0, j)) * inv_down)
             lo += run.shape[0]
 
 
@@ -70,6 +70,7 @@ def fill_one_cycle(out, start, last_step, thresholds, starts, ends, lr_from, lr_
     # takes the rest. Steps past `last_step` hold the final value (the last phase at last_step).
     n_phases = thresholds.shape[0]
     n = out.shape[0]
+    flast = float(last_step)
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
@@ -84,10 +85,10 @@ def fill_one_cycle(out, start, last_step, thresholds, starts, ends, lr_from, lr_
             inv = 1.0 / width
             if anneal == ANNEAL_COS:
                 for j in range(run.shape[0]):
-                    pct = ratio(float(min(s + j, last_step)) - a, width, inv)
+                    pct = ratio(min(step_float(s, j), flast) - a, width, inv)
                     run[j] = lr_b + (lr_a - lr_b) * 0.5 * (1.0 + cos_pi(pct))
             else:
                 for j in range(run.shape[0]):
-                    pct = ratio(float(min(s + j, last_step)) - a, width, inv)
+                    pct = ratio(min(step_float(s, j), flast) - a, width, inv)
                     run[j] = lr_a + (lr_b - lr_a) * pct
             lo = stop

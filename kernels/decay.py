@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ._config import BLOCK, kernel, prange
-from ._math import exp_small, log1m_small, ratio
+from ._math import exp_small, log1m_small, ratio, step_float
 
 # Below this many steps per segment, the run-by-run walk costs more than it saves (runs of one
 # step: ~3x slower than a per-step loop), so the kernels fall back to a per-step loop.
@@ -43,7 +43,7 @@ def fill_time_decay(out, start, initial, decay_rate, decay_steps, staircase):
             else:
                 run = out[lo:stop]
                 for j in range(run.shape[0]):
-                    p = float(q) + float(r + j) / decay_steps
+                    p = float(q) + step_float(r, j) / decay_steps
                     run[j] = initial / (1.0 + decay_rate * p)
             lo = stop
 
@@ -113,13 +113,13 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
                 scale = initial * math.exp((float(q) + float(r) / decay_steps) * log_rate)
                 if has_end and growing:
                     for j in range(run.shape[0]):
-                        run[j] = min(scale * exp_small(float(j) * per_step), end)
+                        run[j] = min(scale * exp_small(step_float(0, j) * per_step), end)
                 elif has_end:
                     for j in range(run.shape[0]):
-                        run[j] = max(scale * exp_small(float(j) * per_step), end)
+                        run[j] = max(scale * exp_small(step_float(0, j) * per_step), end)
                 else:
                     for j in range(run.shape[0]):
-                        run[j] = scale * exp_small(float(j) * per_step)
+                        run[j] = scale * exp_small(step_float(0, j) * per_step)
             lo += run.shape[0]
 
 
@@ -140,22 +140,22 @@ def fill_polynomial(out, start, initial, end, steps, power):
         hi = min(n, lo + BLOCK)
         if power == 1.0:
             for i in range(lo, hi):
-                s = min(start + i, steps)
-                out[i] = (initial - end) * (1.0 - ratio(float(s), fsteps, inv)) + end
+                s = min(step_float(start + lo, i - lo), fsteps)
+                out[i] = (initial - end) * (1.0 - ratio(s, fsteps, inv)) + end
             lo = hi
         elif power == 2.0:
             for i in range(lo, hi):
-                x = float(steps - min(start + i, steps)) * inv
+                x = (fsteps - min(step_float(start + lo, i - lo), fsteps)) * inv
                 out[i] = (initial - end) * (x * x) + end
             lo = hi
         elif power == 3.0:
             for i in range(lo, hi):
-                x = float(steps - min(start + i, steps)) * inv
+                x = (fsteps - min(step_float(start + lo, i - lo), fsteps)) * inv
                 out[i] = (initial - end) * (x * x * x) + end
             lo = hi
         elif power == 0.5:
             for i in range(lo, hi):
-                x = float(steps - min(start + i, steps)) * inv
+                x = (fsteps - min(step_float(start + lo, i - lo), fsteps)) * inv
                 out[i] = (initial - end) * math.sqrt(x) + end
             lo = hi
         while lo < hi:
@@ -171,5 +171,5 @@ def fill_polynomial(out, start, initial, end, steps, power):
                 run = out[lo:stop]
                 scale = (initial - end) * (float(t0) / steps) ** power
                 for j in range(run.shape[0]):
-                    run[j] = scale * exp_small(power * log1m_small(float(j) / t0)) + end
+                    run[j] = scale * exp_small(power * log1m_small(step_float(0, j) / t0)) + end
             lo = stop

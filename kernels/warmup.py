@@ -8,7 +8,7 @@ branch-free loop, so that LLVM vectorizes each (a branch per step would keep the
 import math
 
 from ._config import BLOCK, kernel, prange
-from ._math import cos_pi
+from ._math import cos_pi, step_float
 
 DECAY_COSINE, DECAY_LINEAR, DECAY_SQRT = 0, 1, 2
 
@@ -21,9 +21,10 @@ def fill_inverse_sqrt(out, start, peak, warmup_steps, timescale):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
         for i in range(lo, min(hi, n_warm)):
-            out[i] = peak * float(start + i) / warmup_steps
+            out[i] = peak * step_float(start + lo, i - lo) / warmup_steps
         for i in range(max(lo, n_warm), hi):
-            out[i] = peak * math.sqrt(float(timescale) / float(start + i - warmup_steps + timescale))
+            t = step_float(start + lo - warmup_steps + timescale, i - lo)
+            out[i] = peak * math.sqrt(float(timescale) / t)
 
 
 @kernel
@@ -38,20 +39,20 @@ def fill_warmup_stable_decay(out, start, peak, warmup_steps, stable_steps, decay
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
         for i in range(lo, min(hi, a)):
-            out[i] = peak * float(start + i) / warmup_steps
+            out[i] = peak * step_float(start + lo, i - lo) / warmup_steps
         for i in range(max(lo, a), min(hi, c)):
             out[i] = peak
         if decay == DECAY_COSINE:
             for i in range(max(lo, c), min(hi, e)):
-                p = float(start + i - decay_start) / decay_steps
+                p = step_float(start + lo - decay_start, i - lo) / decay_steps
                 out[i] = end + (peak - end) * (0.5 * (1.0 + cos_pi(p)))
         elif decay == DECAY_LINEAR:
             for i in range(max(lo, c), min(hi, e)):
-                p = float(start + i - decay_start) / decay_steps
+                p = step_float(start + lo - decay_start, i - lo) / decay_steps
                 out[i] = end + (peak - end) * (1.0 - p)
         else:
             for i in range(max(lo, c), min(hi, e)):
-                p = float(start + i - decay_start) / decay_steps
+                p = step_float(start + lo - decay_start, i - lo) / decay_steps
                 out[i] = end + (peak - end) * (1.0 - math.sqrt(p))
         for i in range(max(lo, e), hi):
             out[i] = end
