@@ -141,6 +141,7 @@ EXAMPLES = {
     "Cosine-exponent-cycles": lambda lrs: lrs.Cosine(
         1.0, steps=40, end=0.05, exponent=2.0, num_cycles=1.5
     ),
+    "Cosine-sqrt-long": lambda lrs: lrs.Cosine(1.0, steps=1_000_000, exponent=0.5),
     "ExponentialDecay-transition_begin": lambda lrs: lrs.ExponentialDecay(
         0.2, decay_rate=0.5, decay_steps=6, transition_begin=9, end=0.01
     ),

@@ -297,10 +297,17 @@ def _beyond_int32_schedules():
         lrs.Piecewise([1.0, 0.5], boundaries=[HORIZON]),
         lrs.Warmup(lrs.Constant(1.0), warmup_steps=HORIZON),
         lrs.Join([lrs.Constant(1.0), lrs.Constant(0.5)], boundaries=[HORIZON]),
+        # the arguments added in 0.2
+        lrs.InverseSqrt(1.0, warmup_steps=0),
+        lrs.InverseSqrt(1.0, warmup_steps=10, timescale=HORIZON),
+        lrs.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=HORIZON, transition_begin=HORIZON),
+        lrs.MultiStepDecay(1.0, milestones=[10, HORIZON, HORIZON], factor=[0.5, 0.2, 0.3]),
+        lrs.Cosine(1.0, steps=HORIZON, end=0.1, exponent=0.5, num_cycles=1.5),
+        lrs.Warmup(lrs.Cosine(1.0, steps=HORIZON), warmup_steps=0),
     ]
 
 
-@pytest.mark.parametrize("index", range(14))
+@pytest.mark.parametrize("index", range(20))
 def test_step_counts_beyond_int32(index):
     schedule = _beyond_int32_schedules()[index]
     if backend_name() == "jax":

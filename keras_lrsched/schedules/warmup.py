@@ -44,8 +44,9 @@ class InverseSqrt(Schedule):
     def _compute(self, steps):
         w, t = self.warmup_steps, self.timescale
         warm = self.peak * to_float(steps) / float(max(w, 1))
-        since = imax(steps - int_const(w), int_const(0)) + int_const(t)
-        decay = self.peak * ops.sqrt(float(t) / to_float(since))
+        # In float: the integer sum wraps past 2**31 - 1 under JAX's int32 steps.
+        since = to_float(imax(steps - int_const(w), int_const(0))) + float(t)
+        decay = self.peak * ops.sqrt(float(t) / since)
         return ops.where(steps < int_const(w), warm, decay)
 
     def _fill(self, out, start):
