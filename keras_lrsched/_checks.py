@@ -182,8 +182,9 @@ def at_epoch(epoch):
 
 
 def call(fn, args, where, what="The schedule"):
-    """`fn(*args)`. What it raises is raised again, the same object and type, with a note
-    naming `where` (PEP 678: the traceback shows it, and ``pytest.raises(match=)`` sees it)."""
+    """`fn(*args)`. What it raises is raised again with a note naming `where` (PEP 678: the
+    traceback shows it, and ``pytest.raises(match=)`` sees it): the same object on Python 3.11+,
+    an exception of the same type with `where` in its message on 3.10."""
     try:
         return fn(*args)
     except Exception as err:

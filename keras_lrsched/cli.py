@@ -42,23 +42,25 @@ def _count(text):
 
 
 def _schedule(spec):
-    import numpy as np
-
+    # Only `get` first: a spec's mistakes of form are answered before keras is imported.
     from .spec import get
-    from .table import Table
 
     if spec.endswith(".npy"):
         if not os.path.exists(spec):
             raise ValueError(f"No such table file: {spec}")
+        import numpy as np
+
+        from .table import Table
+
         return Table(np.load(spec, allow_pickle=False))
     return get(spec)
 
 
 def _table(args):
+    schedule = _schedule(args.spec)
     from .schedules import Schedule
     from .table import precompute
 
-    schedule = _schedule(args.spec)
     if isinstance(schedule, Schedule):
         values = schedule.table(args.steps, dtype=args.dtype)
     else:
@@ -75,9 +77,9 @@ def _table(args):
 
 
 def _plot(args):
+    schedule = _schedule(args.spec)
     from .plot import plot
 
-    schedule = _schedule(args.spec)
     ax = plot(schedule, steps=args.steps)
     ax.set_title(args.spec if len(args.spec) <= 80 else args.spec[:77] + "...", fontsize=9)
     ax.grid(alpha=0.3)

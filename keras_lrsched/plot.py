@@ -77,6 +77,8 @@ def default_steps(schedule):
         return max(int(schedule.milestones[-1] * 1.25), schedule.milestones[-1] + 1)
     if isinstance(schedule, s.Piecewise) and schedule.boundaries:
         return max(int(schedule.boundaries[-1] * 1.25), schedule.boundaries[-1] + 1)
+    if isinstance(schedule, s.ExponentialDecay) and schedule.transition_begin:
+        return schedule.transition_begin + 10 * schedule.decay_steps
     if isinstance(schedule, (s.TimeDecay, s.ExponentialDecay)):
         return 10 * schedule.decay_steps if schedule.decay_steps > 1 else _DEFAULT_STEPS
     if isinstance(schedule, s.InverseSqrt):

@@ -23,28 +23,41 @@ import inspect
 import numbers
 import re
 
-# The spec name of every public schedule, in the order of `keras_lrsched.__all__`. Written out so
-# that `keras-lrsched --help` lists them without importing keras; a test compares it with
-# `schedule_names()`, which derives them from the classes.
-SCHEDULE_NAMES = (
-    "constant",
-    "time_decay",
-    "step_decay",
-    "multi_step_decay",
-    "exponential_decay",
-    "piecewise",
-    "polynomial",
-    "linear",
-    "cosine",
-    "cosine_restarts",
-    "cyclic",
-    "one_cycle",
-    "inverse_sqrt",
-    "warmup_stable_decay",
-    "warmup",
-    "join",
-    "table",
-)
+# The spec name and signature of every public schedule, in the order of `keras_lrsched.__all__`.
+# Written out so that `keras-lrsched --help` lists them, and a spec's mistakes of form are found,
+# without importing keras; a test compares it with `schedule_names()`, which derives them from
+# the classes.
+SIGNATURES = {
+    "constant": "(initial)",
+    "time_decay": "(initial, *, decay_rate, decay_steps=1, staircase=False)",
+    "step_decay": "(initial, *, factor, step_size)",
+    "multi_step_decay": "(initial, *, milestones, factor)",
+    "exponential_decay": (
+        "(initial, *, decay_rate, decay_steps=1, staircase=False, end=None, "
+        "transition_begin=0)"
+    ),
+    "piecewise": "(values, *, boundaries)",
+    "polynomial": "(initial, *, end=0.0, steps, power=1.0)",
+    "linear": "(initial, *, end=0.0, steps)",
+    "cosine": "(initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5)",
+    "cosine_restarts": "(initial, *, period, t_mul=1.0, m_mul=1.0, end=0.0)",
+    "cyclic": (
+        "(initial, *, peak, step_size_up, step_size_down=None, mode='triangular', "
+        "gamma=1.0)"
+    ),
+    "one_cycle": (
+        "(peak, *, steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3, "
+        "anneal='cos', div_factor=25.0, final_div_factor=10000.0, three_phase=False)"
+    ),
+    "inverse_sqrt": "(peak, *, warmup_steps, timescale=None)",
+    "warmup_stable_decay": (
+        "(peak, *, warmup_steps, stable_steps, decay_steps, end=0.0, decay='cosine')"
+    ),
+    "warmup": "(after, *, warmup_steps, initial=0.0)",
+    "join": "(schedules, *, boundaries)",
+    "table": "(values)",
+}
+SCHEDULE_NAMES = tuple(SIGNATURES)
 
 # Long enough for any hand-written spec, small enough that `ast` never recurses too deep.
 _MAX_SPEC_CHARS = 10_000
@@ -245,11 +258,16 @@ def _signature(cls):
 
 
 class _Builder:
-    """Turns an `ast` expression into values and schedules, refusing every other node."""
+    """Turns an `ast` expression into values and schedules, refusing every other node.
 
-    def __init__(self, source, names):
+    `dry`: check the form only (nodes, names, keywords, positional arguments) against
+    `SIGNATURES`, build nothing and import no keras; `names`: {spec name: class} to build with.
+    """
+
+    def __init__(self, source, names=None, dry=False):
         self.source = source
-        self.names = names
+        self.names = SIGNATURES if dry else names
+        self.dry = dry
 
     def quote(self, node=None):
         """The user's own text of `node` (of the whole spec without one), shortened."""
@@ -283,8 +301,10 @@ class _Builder:
         if isinstance(node, ast.Name) and node.id in self.names:
             raise ValueError(
                 f"Spec `{self.quote()}`: `{node.id}` needs its arguments: "
-                f"{node.id}{_signature(self.names[node.id])}"
+                f"{node.id}{SIGNATURES[node.id]}"
             )
+        if isinstance(node, ast.Name) and _equivalent(node.id) is not None:
+            raise _unknown_name(node.id, self.names)  # get_cosine_schedule_with_warmup
         raise self.refuse(node)
 
     def call(self, node):
@@ -299,6 +319,14 @@ class _Builder:
         self.check_keywords(node)
         args = [self.value(a) for a in node.args]
         kwargs = {kw.arg: self.value(kw.value) for kw in node.keywords}
+        if len(node.args) > 1:  # every schedule takes one positional argument (docs/api.md)
+            first = SIGNATURES[name][1:].split(",")[0].rstrip(")")
+            raise ValueError(
+                f"In `{self.quote(node)}`: only the first argument, `{first}`, may be "
+                f"positional; name the others. `{name}` takes {SIGNATURES[name]}"
+            )
+        if self.dry:
+            return None
         return _construct(self.names[name], name, args, kwargs, self.quote(node))
 
     def check_keywords(self, node):
@@ -324,12 +352,6 @@ def _construct(cls, name, args, kwargs, where):
         signature.bind(None, *args, **kwargs)
     except TypeError as err:
         problem = str(err)
-        positional = [p.name for p in list(signature.parameters.values())[1:]
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if len(positional) == 1 and len(args) > 1:  # a 0.1 spec, such as `cosine(0.1, 100)`
-            problem = (
-                f"only the first argument, `{positional[0]}`, may be positional; name the others"
-            )
         renamed = [f"`{k}` is now `{cls._renamed[k]}`" for k in kwargs if k in cls._renamed]
         if renamed:  # a 0.1 name, such as `one_cycle(max_lr=0.1, total_steps=100)`
             problem = f"{', '.join(renamed)} (renamed in keras_lrsched 0.2, docs/api.md)"
@@ -357,6 +379,8 @@ def _from_string(text):
     except (RecursionError, MemoryError):
         raise too_deep from None
     try:
+        # The form first, without keras: a mistake in a spec on the command line answers at once.
+        _Builder(source, dry=True).value(tree.body)
         result = _Builder(source, schedule_names()).value(tree.body)
     except RecursionError:
         raise too_deep from None

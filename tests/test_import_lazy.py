@@ -87,9 +87,18 @@ ENTRY_POINTS = {
         (["table", "cosine(0.1, steps=10)", "-o", "t.npy"], 2, "required: --steps"),
         (["table", "cosine(0.1, steps=10)", "--steps", "0", "-o", "t.npy"], 2, "whole number > 0"),
         (["demo", "--update", "batch"], 2, "invalid choice"),
+        # a spec's mistakes of form: status 1, still without keras
+        (["table", "cosine(0.1, 100)", "--steps", "9", "-o", "t.npy"], 1,
+         "only the first argument, `initial`, may be positional"),
+        (["table", "OneCycleLR(0.1)", "--steps", "9", "-o", "t.npy"], 1, "one_cycle("),
+        (["plot", "get_cosine_schedule_with_warmup", "-o", "t.npy"], 1, "warmup(cosine("),
+        (["table", "cosine(0.1, steps=9, steps=8)", "--steps", "9", "-o", "t.npy"], 1,
+         "`steps` is repeated"),
+        (["table", "cosine(0.1,", "--steps", "9", "-o", "t.npy"], 1, "not a valid spec"),
     ],
     ids=["help", "table-help", "no-command", "bad-command", "missing-steps", "bad-steps",
-         "bad-choice"],
+         "bad-choice", "spec-positional", "spec-torch-name", "spec-bare-hf-name",
+         "spec-repeated", "spec-syntax"],
 )
 def test_help_and_refused_command_lines_import_nothing_heavy(entry, argv, status, needle, tmp_path):
     result = _python("-X", "importtime", *ENTRY_POINTS[entry], *argv, cwd=tmp_path)
@@ -100,7 +109,8 @@ def test_help_and_refused_command_lines_import_nothing_heavy(entry, argv, status
         assert _other_lines(result.stderr) == []
     else:
         (line,) = _other_lines(result.stderr)
-        assert line.startswith("keras-lrsched: error:") and needle in line, line
+        assert line.startswith(("keras-lrsched: error:", "keras-lrsched table: error:",
+                                "keras-lrsched plot: error:")) and needle in line, line
     assert not (tmp_path / "t.npy").exists()
 
 

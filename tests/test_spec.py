@@ -20,6 +20,8 @@ def test_schedule_names_are_the_snake_case_class_names():
     names = spec_module.schedule_names()
     # The static tuple (what `keras-lrsched --help` lists without keras) matches the live classes.
     assert spec_module.SCHEDULE_NAMES == tuple(names)
+    # and the static signatures (the first, keras-free check of a spec's form) match them too
+    assert spec_module.SIGNATURES == {n: spec_module._signature(c) for n, c in names.items()}
     public = {
         getattr(lrs, n) for n in lrs.__all__
         if inspect.isclass(getattr(lrs, n)) and issubclass(getattr(lrs, n), lrs.Schedule)

@@ -15,6 +15,7 @@ long. Here the segment is always found with integer arithmetic on the step, and 
 offset inside the segment is turned into a float.
 """
 
+import functools
 import math
 
 import keras
@@ -51,7 +52,7 @@ def int_const(value):
     """Whole-number constants (a step count, period, boundaries) as a tensor of the step dtype.
 
     Keras turns a bare Python int into an int32 tensor under the torch backend, where it wraps
-    silently past 2**31 (``StepDecay(1.0, 0.5, step_size=3e9)`` gave 2.0 at step 5), and JAX
+    silently past 2**31 (``StepDecay(1.0, factor=0.5, step_size=3e9)`` gave 2.0 at step 5), and JAX
     refuses it. JAX without x64 counts steps in int32, so no step goes past 2**31 - 1 there; a
     larger constant is saturated at 2**31 - 1, which keeps every comparison with it right at all
     steps below that last one.
@@ -130,6 +131,25 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     computes in float64).
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or not cls._renamed:
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kwargs):
+            old = [k for k in kwargs if k in cls._renamed and k not in _parameters(init)]
+            if old:  # a name of 0.1, as torch users write it: OneCycle(max_lr=..., ...)
+                now = ", ".join(f"`{k}` is now `{cls._renamed[k]}`" for k in old)
+                raise TypeError(
+                    f"{cls.__name__}() got an argument of keras_lrsched 0.1: {now} "
+                    "(docs/api.md)"
+                )
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__
+
     def __call__(self, step):
         return self._compute(as_steps(step))
 
@@ -185,6 +205,10 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
             f"{k}={getattr(self, k, v)!r}" for k, v in self.get_config().items() if k != "name"
         )
         return f"{type(self).__name__}({args})"
+
+
+def _parameters(fn):
+    return fn.__code__.co_varnames[: fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
 
 
 def total_steps(schedule):

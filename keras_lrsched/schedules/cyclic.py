@@ -112,7 +112,7 @@ class OneCycle(Schedule):
     The length is ``steps``, or torch's other form: ``epochs`` with ``steps_per_epoch``.
 
     Args:
-        peak: the highest lr (> 0; torch's ``max_lr``).
+        peak: the highest lr (>= 0; torch's ``max_lr``).
         steps: the length of the cycle in optimizer steps (torch's ``total_steps``).
         epochs: with ``steps_per_epoch``, instead of ``steps``: ``steps = epochs *
             steps_per_epoch``.

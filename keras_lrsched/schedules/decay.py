@@ -170,6 +170,8 @@ class MultiStepDecay(Schedule):
             "milestones", milestones, lambda n, v: _checks.integer(n, v, minimum=0), min_len=1
         )
         self.milestones = _checks.increasing("milestones", milestones, strict=False)
+        if isinstance(factor, np.ndarray) and factor.ndim == 0:
+            factor = factor.item()
         if isinstance(factor, (list, tuple, np.ndarray)):
             self.factor = _checks.sequence("factor", factor, _checks.learning_rate)
             if len(self.factor) != len(self.milestones):
