@@ -48,8 +48,10 @@ def default_schedule(update, epochs, steps_per_epoch):
     """A one-cycle over the whole run: per step (``update="step"``) or per epoch."""
     from .schedules import OneCycle
 
-    total = epochs * steps_per_epoch if update == "step" else epochs
-    return OneCycle(MAX_LR, steps=max(total, 2), pct_start=0.25)
+    total = max(epochs * steps_per_epoch if update == "step" else epochs, 2)
+    # A quarter of the run rising, or more in a run so short that a quarter holds no step
+    # (OneCycle refuses a phase without steps, as torch's would divide by zero there).
+    return OneCycle(MAX_LR, steps=total, pct_start=max(0.25, 1.5 / total))
 
 
 def run(

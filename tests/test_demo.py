@@ -80,3 +80,15 @@ def test_the_digits_split_is_seeded_and_scaled():
     np.testing.assert_array_equal(x, x2)
     assert isinstance(demo.default_schedule("epoch", 15, 45), lrs.OneCycle)
     assert demo.default_schedule("epoch", 15, 45).steps == 15
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 4, 15])
+def test_the_default_schedule_fits_short_runs_per_epoch(epochs):
+    # A quarter of 3 epochs holds no step: OneCycle refused it and `demo --epochs 3
+    # --update epoch` failed.
+    s = demo.default_schedule("epoch", epochs, steps_per_epoch=23)
+    assert s.steps == max(epochs, 2)
+    values = s.table(s.steps)
+    assert values[0] == pytest.approx(demo.MAX_LR / 25, rel=1e-6)  # torch's div_factor
+    if s.steps >= 3:  # it rises, then falls to its end
+        assert values[0] < values.max() and values[-1] < values[0]
