@@ -1,6 +1,11 @@
-"""Warnings for likely mistakes: each a `UserWarning` that says what to do, once per callback."""
+"""Warnings for likely mistakes: each a `ScheduleWarning` that says what to do, once per callback."""
 
 import warnings
+
+
+class ScheduleWarning(UserWarning):
+    """A likely mistake in how a schedule meets a fit; filter this category to silence them:
+    ``warnings.filterwarnings("ignore", category=keras_lrsched.callback.ScheduleWarning)``."""
 
 # An epoch-mode schedule whose own length is at least this many times the fit's epochs is
 # taken to count optimizer steps.
@@ -14,7 +19,7 @@ class Advice:
     def _warn(self, kind, message):
         if kind not in self.given:
             self.given.add(kind)
-            warnings.warn(message, UserWarning, stacklevel=4)
+            warnings.warn(message, ScheduleWarning, stacklevel=4)
 
     def epoch_mode_length(self, source, epochs):
         """A schedule built for far more steps than the fit has epochs, run per epoch."""
@@ -26,7 +31,9 @@ class Advice:
             f"{source.name} is built for {length} steps, but this callback updates the lr "
             f"once per epoch and the fit has {epochs} epochs: training would end "
             f"{100 * epochs / length:.0f}% of the way through it. If its length counts optimizer "
-            'steps, pass update="step"; if it counts epochs, build it for the fit\'s epochs.',
+            'steps, pass update="step"; if it counts epochs, build it for the fit\'s epochs. '
+            "(Fitting a few epochs at a time, with initial_epoch? Then this is expected: filter "
+            "keras_lrsched.callback.ScheduleWarning.)",
         )
 
     def past_the_end(self, source, last_step):
@@ -37,8 +44,8 @@ class Advice:
         self._warn(
             "end",
             f"This fit runs to optimizer step {last_step}, but {source.name} is built for "
-            f"{length} steps: from step {length} on it holds its last value (torch's schedulers "
-            "raise there). Build the schedule for the whole run, e.g. with "
+            f"{length} steps: from step {length} on it holds its last value (torch's OneCycleLR "
+            "raises there). Build the schedule for the whole run, e.g. with "
             "steps=epochs * steps_per_epoch.",
         )
 
