@@ -15,12 +15,13 @@ def host_float(x):
     return float(np.asarray(ops.convert_to_numpy(x)))
 
 
-def held(variable, value):
-    """`value` as `variable` holds it once assigned (a float16 variable rounds it), as a float."""
-    try:
-        return float(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
-    except TypeError:  # a dtype NumPy lacks (bfloat16): read it back
-        return host_float(variable)
+def stored_float(variable, value):
+    """What `variable` holds once `value` was assigned to it, as a Python float: float32's
+    rounding for a float32 variable (no device read); any other dtype is read back, since keras
+    rounds through float32 first (float16: rounding once, straight from float64, differs)."""
+    if keras.backend.standardize_dtype(variable.dtype) == "float32":
+        return float(np.float32(value))
+    return host_float(variable)
 
 
 def new_variable(model, optimizer, shape, dtype, name):
@@ -126,3 +127,9 @@ def torch_window_getter(optimizer, window, start, size):
         return torch.take(window.value, index)
 
     return current_learning_rate
+
+
+def as_stored(variable, value):
+    """A float32 `value` as ``variable.numpy()`` would return it once assigned (a float16 or
+    bfloat16 variable rounds it): what a save writes for the variable, without assigning it."""
+    return np.asarray(np.float32(value)).astype(np.asarray(variable.numpy()).dtype)

@@ -206,14 +206,16 @@ class Binding:
         self.saver_overrides = []
         self.sync_each_epoch = set()
         for opt in all_optimizers(self.optimizer):
-            # Step mode writes the optimizer's own lr variable only when something reads it (a
-            # save, its config), not at every epoch end: under JAX each write costs ~0.2 ms.
+            # Step mode gives the optimizer's own lr variable the latest lr in what reads it (a
+            # save, its config) and writes it when the fit ends, not at every epoch end: under
+            # JAX each write costs ~0.2 ms.
             if self.step_mode:
                 opt.get_config = _synced_config(self, opt)
                 self.saver_overrides.append(opt)
             if type(opt).save_own_variables is not _BASE_SAVE:
                 # An optimizer with its own format is left alone; its lr variable is then
-                # written at every epoch end instead, since no save of it syncs it.
+                # written at every epoch end instead (on every process), since no save of it
+                # reports the latest lr.
                 self.sync_each_epoch.add(id(opt))
                 continue
             opt.save_own_variables = _saver(self, opt)
@@ -266,6 +268,16 @@ class Binding:
         ours = {id(v) for _, v in self.variables}
         return [v for v in opt.variables if id(v) not in ours]
 
+    def pending_lr(self, opt):
+        """(the lr variable of `opt`, the lr a save or config read gives it now, or None).
+
+        Host reads only, so that a save on one process of a multi-process run (ModelCheckpoint
+        on the chief) changes nothing on the devices."""
+        for g in self.groups:
+            if g.leaf is opt and g.lr_var is not None and self.run is not None:
+                return g.lr_var, self.run.pending_lr(g)
+        return None, None
+
 
 def _guard(binding):
     """``model.make_train_function`` while installed: the first thing every fit calls."""
@@ -290,19 +302,23 @@ def _synced_config(binding, opt):
     original = type(opt).get_config
 
     def get_config():
-        if binding.run is not None:
-            binding.run.sync_lr_variables()
-        return original(opt)
+        config = original(opt)
+        lr_var, value = binding.pending_lr(opt)
+        if value is not None:
+            config["learning_rate"] = float(backend.as_stored(lr_var, value))
+        return config
 
     return get_config
 
 
 def _saver(binding, opt):
     def save_own_variables(store):
-        if binding.run is not None:
-            binding.run.sync_lr_variables()
+        lr_var, value = binding.pending_lr(opt)
         for i, variable in enumerate(binding.visible(opt)):
-            store[str(i)] = variable.numpy()
+            if value is not None and variable is lr_var:
+                store[str(i)] = backend.as_stored(variable, value)
+            else:
+                store[str(i)] = variable.numpy()
 
     return save_own_variables
 

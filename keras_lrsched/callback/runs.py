@@ -125,7 +125,7 @@ class Run:
                 if overridden:
                     self._check_lr_variable(g)
                 g.leaf.learning_rate = lr
-                g.lr_known = backend.held(g.lr_var, lr)
+                g.lr_known = backend.stored_float(g.lr_var, lr)
             else:
                 g.epoch_lr.assign(lr)
             g.epoch_values = float(np.float32(lr))
@@ -247,23 +247,31 @@ class Run:
         # Read back: in the variable's own dtype (a float16 floatx rounds it).
         g.lr_known = backend.host_float(g.lr_var)
 
-    def sync_lr_variables(self):
-        """Step mode: make each float lr variable hold the lr of the latest update, for a save,
-        a config read, or when the fit's hooks come off.
-
-        A variable that something else set since this fit last did keeps that value:
-        ``optimizer.learning_rate = x`` after a fit that raised takes effect, in the next fit
-        and in a save before it.
+    def pending_lr(self, g):
+        """Step mode: the lr `g`'s float lr variable should hold now, the lr of the latest
+        update, or None when it should keep what it holds (no update yet, or something else
+        set it since this fit last did: ``optimizer.learning_rate = x`` after a fit that raised
+        takes effect, in the next fit and in a save before it). Host reads only.
         """
-        if not self.step_mode:
-            return
+        if not self.step_mode or g.lr_var is None:
+            return None
+        value = self._latest_lr(g)
+        if value is None:
+            return None
+        if g.lr_known is not None and backend.host_float(g.lr_var) != g.lr_known:
+            return None
+        return value
+
+    def sync_lr_variables(self):
+        """Make each float lr variable hold the lr of the latest update, when the fit's hooks
+        come off (every process of a multi-process run does this at the same point). A save
+        or a config read writes that value in place of the variable's without assigning it
+        (install.py): it may run on one process only, and under multi-process JAX an assign to
+        a global array is a collective of all processes."""
         for g in self.groups:
-            value = None if g.lr_var is None else self._latest_lr(g)
-            if value is None:
-                continue
-            if g.lr_known is not None and backend.host_float(g.lr_var) != g.lr_known:
-                continue
-            self._set_lr_variable(g, value)
+            value = self.pending_lr(g)
+            if value is not None:
+                self._set_lr_variable(g, value)
 
     def _say(self, epoch, g, lr, step=None):
         if not self.cb.verbose or lr is None:
