@@ -98,7 +98,9 @@ def test_a_step_mode_run_of_unknown_length_is_checked_as_it_goes():
         warnings.simplefilter("always")
         m.fit(batches(), epochs=1, verbose=0, callbacks=[cb])
     said = ours(caught)
-    assert len(said) == 1 and "runs to optimizer step 3" in said[0]
+    updates = int(keras.ops.convert_to_numpy(m.optimizer.iterations))  # 3, or 4 under TF
+    assert updates > 2
+    assert len(said) == 1 and f"runs to optimizer step {updates}" in said[0]
 
 
 # ---------------------------------------------------------------- the lr set by someone else
