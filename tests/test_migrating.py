@@ -292,3 +292,35 @@ def test_the_guide_uses_keras_3_history_key():
     text = GUIDE.read_text()
     assert 'history.history["learning_rate"]' in text
     assert 'history.history["lr"]' not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# A row's test, by the kind of its source.
+
+
+def check_value_rows(row, cases, namespace, values):
+    """`row` for each case: a source evaluated in `namespace(bind)`, whose lrs at the case's steps
+    `values(source, steps)` gives (a keras or optax schedule)."""
+    for case in cases_for(row, cases):
+        theirs = evaluate(row.source, namespace(case.bind))
+        ours = evaluate(row.ours, ours_namespace(case.bind))
+        check_row(row, case, ours, values(theirs, case.steps))
+
+
+def check_torch_rows(row, cases, namespace, sequences=lambda row, case: metric_sequences()):
+    """`row` for each case: a source that makes a torch scheduler for an optimizer,
+    `namespace(optimizer, bind)` (torch's own, or a Hugging Face factory's LambdaLR). A
+    metric-driven row (ours a callback with a plateau) is compared over `sequences(row, case)`."""
+    for case in cases_for(row, cases):
+        ours = evaluate(row.ours, ours_namespace(case.bind))
+
+        def make(opt, bind=case.bind):
+            return evaluate(row.source, namespace(opt, bind))
+
+        lr = case.bind.get("lr", 0.1)
+        if isinstance(ours, lrs.LearningRateScheduler):
+            for metrics in sequences(row, case):
+                expected = metric_driven_lrs(make, lr, metrics)
+                assert_lr_close(plateau_lrs(ours, metrics), expected, what=f"{row.id} {metrics}")
+            continue
+        check_row(row, case, ours, torch_lrs(make, lr, case.steps))

@@ -13,14 +13,11 @@ import keras_lrsched as lrs
 from conftest import assert_lr_close, to_numpy
 from test_migrating import (
     Case,
-    cases_for,
     check_cases_match_rows,
     check_every_name_has_a_row,
-    check_row,
-    evaluate,
+    check_torch_rows,
     metric_driven_lrs,
     metric_sequences,
-    ours_namespace,
     params,
     plateau_lrs,
     torch_lrs,
@@ -108,25 +105,18 @@ def improving_runs(metrics, threshold):
 
 @pytest.mark.parametrize("row", params("hf"))
 def test_row(row):
-    for case in cases_for(row, CASES):
-        ours = evaluate(row.ours, ours_namespace(case.bind))
+    check_torch_rows(row, CASES, source_namespace, sequences)
 
-        def make(opt, bind=case.bind):
-            return evaluate(row.source, source_namespace(opt, bind))
 
-        lr = case.bind["lr"]
-        if isinstance(ours, lrs.LearningRateScheduler):
-            sequences = metric_sequences()
-            if row.name == "get_greedy_schedule":
-                # They agree while GreedyLR has no reason to raise the lr (see the note).
-                patience, threshold = case.bind["p"], case.bind["d"]
-                sequences = [m for m in sequences if improving_runs(m, threshold) <= patience]
-                assert len(sequences) >= 10
-            for metrics in sequences:
-                expected = metric_driven_lrs(make, lr, metrics)
-                assert_lr_close(plateau_lrs(ours, metrics), expected, what=f"{row.id} {metrics}")
-            continue
-        check_row(row, case, ours, torch_lrs(make, lr, case.steps))
+def sequences(row, case):
+    """The metric sequences of a metric-driven row."""
+    if row.name != "get_greedy_schedule":
+        return metric_sequences()
+    # get_greedy_schedule: they agree while GreedyLR has no reason to raise the lr (see the note).
+    patience, threshold = case.bind["p"], case.bind["d"]
+    found = [m for m in metric_sequences() if improving_runs(m, threshold) <= patience]
+    assert len(found) >= 10
+    return found
 
 
 def test_every_case_has_a_row():

@@ -20,7 +20,7 @@ from test_migrating import (
     cases_for,
     check_cases_match_rows,
     check_every_name_has_a_row,
-    check_row,
+    check_value_rows,
     evaluate,
     ours_namespace,
     params,
@@ -85,10 +85,7 @@ def source_namespace(bind):
 
 @pytest.mark.parametrize("row", params("keras"))
 def test_row(row):
-    for case in cases_for(row, CASES):
-        theirs = evaluate(row.source, source_namespace(case.bind))
-        ours = evaluate(row.ours, ours_namespace(case.bind))
-        check_row(row, case, ours, keras_values(theirs, case.steps))
+    check_value_rows(row, CASES, source_namespace, keras_values)
 
 
 def test_every_case_has_a_row():

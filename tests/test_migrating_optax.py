@@ -10,12 +10,9 @@ import keras_lrsched as lrs
 from conftest import assert_lr_close, to_numpy
 from test_migrating import (
     Case,
-    cases_for,
     check_cases_match_rows,
     check_every_name_has_a_row,
-    check_row,
-    evaluate,
-    ours_namespace,
+    check_value_rows,
     params,
 )
 
@@ -96,10 +93,7 @@ def source_namespace(bind):
 
 @pytest.mark.parametrize("row", params("optax"))
 def test_row(row):
-    for case in cases_for(row, CASES):
-        theirs = evaluate(row.source, source_namespace(case.bind))
-        ours = evaluate(row.ours, ours_namespace(case.bind))
-        check_row(row, case, ours, optax_values(theirs, case.steps))
+    check_value_rows(row, CASES, source_namespace, optax_values)
 
 
 def test_every_case_has_a_row():

@@ -15,14 +15,11 @@ import keras_lrsched as lrs
 from conftest import assert_lr_close, to_numpy
 from test_migrating import (
     Case,
-    cases_for,
     check_cases_match_rows,
     check_every_name_has_a_row,
-    check_row,
-    evaluate,
+    check_torch_rows,
     metric_driven_lrs,
     metric_sequences,
-    ours_namespace,
     params,
     plateau_lrs,
     torch_lrs,
@@ -94,19 +91,7 @@ def torch_namespace(opt, bind):
 
 @pytest.mark.parametrize("row", params("torch"))
 def test_row(row):
-    for case in cases_for(row, CASES):
-        ours = evaluate(row.ours, ours_namespace(case.bind))
-
-        def make(opt, bind=case.bind):
-            return evaluate(row.source, torch_namespace(opt, bind))
-
-        lr = case.bind.get("lr", 0.1)
-        if isinstance(ours, lrs.LearningRateScheduler):
-            for metrics in metric_sequences():
-                expected = metric_driven_lrs(make, lr, metrics)
-                assert_lr_close(plateau_lrs(ours, metrics), expected, what=f"{row.id} {metrics}")
-            continue
-        check_row(row, case, ours, torch_lrs(make, lr, case.steps))
+    check_torch_rows(row, CASES, torch_namespace)
 
 
 def test_every_case_has_a_row():
