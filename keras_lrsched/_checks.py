@@ -131,13 +131,14 @@ def increasing(name, values, strict=True):
 # ---------------------------------------------------------------------- learning rates given
 
 
-def lr_value(value, where, what="The schedule"):
+def lr_value(value, where, what="The schedule", kind="learning rate"):
     """One lr that a schedule or function gave, as a Python float, or an error naming `where`
     ("epoch 3", "step 17") and the value: TypeError for what is not a number, ValueError for a
     number that is not a finite lr >= 0 that float32 can hold (the lr lives in a float32
     variable: 1e39 is finite here and inf there).
 
-    The one wording of every "the schedule gave a bad lr" error, for single values and tables.
+    The one wording of every "the schedule gave a bad lr" error, for single values and tables;
+    `kind` names the value in it ("learning rate", "momentum", ...).
     """
     if value is None or isinstance(value, (bool, np.bool_, str, bytes)):
         raise TypeError(f"{what} must give a number. Received: {value!r} at {where}")
@@ -154,24 +155,24 @@ def lr_value(value, where, what="The schedule"):
         raise TypeError(f"{what} must give a number. Received: {value!r} at {where}")
     if array.shape != ():
         raise ValueError(
-            f"{what} must give a scalar learning rate. Received: a value of shape {array.shape} "
+            f"{what} must give a scalar {kind}. Received: a value of shape {array.shape} "
             f"({value!r}) at {where}"
         )
     lr = float(array)
     if not math.isfinite(lr) or lr < 0 or lr > FLOAT32_MAX:
         raise ValueError(
-            f"{what} must give a finite learning rate >= 0 (at most the largest float32, "
+            f"{what} must give a finite {kind} >= 0 (at most the largest float32, "
             f"3.4e38). Received: {value!r} at {where}"
         )
     return lr
 
 
-def lr_values(values, start, what="The schedule"):
+def lr_values(values, start, what="The schedule", kind="learning rate"):
     """`values` (a 1-D float array, the lr at steps start, start + 1, ...) if every entry is a
     valid lr; else `lr_value`'s error for the first bad one, naming its step."""
     i = first_bad_lr(values)
     if i is not None:
-        lr_value(values[i], f"step {start + i}", what)
+        lr_value(values[i], f"step {start + i}", what, kind)
     return values
 
 
@@ -199,7 +200,7 @@ def call(fn, args, where, what="The schedule"):
         raise new from err
 
 
-def lr_array(name, values, dtype=np.float64):
+def lr_array(name, values, dtype=np.float64, kind="learning rates"):
     """Argument `name`: a non-empty 1-D array of finite learning rates >= 0 that float32 can
     hold, as `dtype` (None: a float array as it is, which may be `values` itself).
 
@@ -221,7 +222,7 @@ def lr_array(name, values, dtype=np.float64):
     i = first_bad_lr(array)
     if i is not None:
         raise ValueError(
-            f"Argument `{name}` must hold finite learning rates >= 0 that float32 can hold. "
+            f"Argument `{name}` must hold finite {kind} >= 0 that float32 can hold. "
             f"Received: {name}[{i}]={array[i]!r}"
         )
     return array if dtype is None else array.astype(dtype, copy=False)

@@ -133,3 +133,37 @@ def as_stored(variable, value):
     """A float32 `value` as ``variable.numpy()`` would return it once assigned (a float16 or
     bfloat16 variable rounds it): what a save writes for the variable, without assigning it."""
     return np.asarray(np.float32(value)).astype(np.asarray(variable.numpy()).dtype)
+
+
+_NONZERO_CLASSES = {}
+
+
+def compares_nonzero(variable):
+    """Make `variable` answer ``!= 0`` (and ``== 0``) with a Python bool, as a nonzero float.
+
+    SGD and RMSprop test ``if self.momentum != 0`` in Python inside ``update_step`` (to use the
+    momentum slots they built for a momentum != 0); on a variable that is a tensor, which JAX's
+    and TensorFlow's tracing cannot branch on. Every other use of the variable reads its value.
+    A momentum scheduled to 0 at some step is still right there: ``m = 0 * m - lr * g``.
+    """
+    base = type(variable)
+    cls = _NONZERO_CLASSES.get(base)
+    if cls is None:
+
+        def _is_zero(other):
+            return isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0
+
+        def __ne__(self, other):
+            return True if _is_zero(other) else base.__ne__(self, other)
+
+        def __eq__(self, other):
+            return False if _is_zero(other) else base.__eq__(self, other)
+
+        cls = type(
+            f"NonZero{base.__name__}",
+            (base,),
+            {"__ne__": __ne__, "__eq__": __eq__, "__hash__": base.__hash__},
+        )
+        _NONZERO_CLASSES[base] = cls
+    variable.__class__ = cls
+    return variable

@@ -10,6 +10,11 @@ fit the callback sets instance attributes (docs/callback_design.md):
   carries them into the step) and put among the optimizer's variables only during the fit;
 * ``save_own_variables``/``load_own_variables``/``get_config`` on the optimizer, so that a file
   saved mid-fit is a plain keras file;
+* with ``momentum``, ``weight_decay`` or ``hyperparameters``, each scheduled attribute
+  (``beta_1``, ``weight_decay``, ...) becomes a variable, and in step mode
+  ``_backend_apply_gradients`` assigns it before each update (hyper.py); with
+  ``lr_multipliers``, ``_backend_update_step`` and ``_apply_weight_decay`` run once per group of
+  variables that share a multiplier (multipliers.py);
 * ``model.make_train_function``: a guard. Keras calls ``on_train_end`` only when a fit ends, so
   a fit that raised (another callback, Ctrl-C) leaves all of the above in place. Every fit calls
   ``make_train_function()`` before any ``on_train_begin``; the guard takes everything off there.
@@ -28,7 +33,8 @@ import warnings
 
 import keras
 
-from . import backend
+from . import backend, hyper
+from .multipliers import Multipliers
 
 INSTALL_ATTR = "_keras_lrsched_install"
 _BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
@@ -81,6 +87,7 @@ class Group:
         self.original_lr = self.leaf._get_current_learning_rate  # bound before any override
         self.window = self.start = self.scale = self.epoch_lr = None
         self.getter = None
+        self.slots = []  # hyper.Slot: the hyperparameters scheduled on this optimizer
         self.reset()
 
     def reset(self):
@@ -90,6 +97,8 @@ class Group:
         self.epoch_values = None  # epoch mode: the lr applied this epoch
         self.last_applied = None  # float32 value of the latest update's lr
         self.lr_known = None  # what the optimizer's lr variable held when this fit last saw it
+        for slot in self.slots:
+            slot.reset()
 
     def iterations(self):
         return backend.host_int(self.leaf.iterations)
@@ -118,6 +127,10 @@ class Binding:
         else:
             entries, keys = [optimizer], ["learning_rate"]
         self.groups = [Group(e, k) for e, k in zip(entries, keys)]
+        for g in self.groups:  # checked here, before anything is installed
+            pairs = hyper.check_distinct(callback._hypers, g.leaf)
+            suffix = "" if len(self.groups) == 1 else f"_{g.entry.name}"
+            g.slots = [hyper.Slot(h, attr, f"{h.key}{suffix}") for h, attr in pairs]
         self.counts = [len(opt.variables) for opt in all_optimizers(optimizer)]
         self.variables = []  # (optimizer, variable): made at the first install
         self.compiled = None  # the train function traced with the hooks in place
@@ -127,6 +140,7 @@ class Binding:
         self.run = None  # the current fit's bookkeeping (runs.Run)
         self.saver_overrides = []
         self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
+        self.patched = []  # (object, attribute name): instance attributes this install set
         self._made = False
 
     def matches(self, model, optimizer, size):
@@ -150,15 +164,21 @@ class Binding:
         else:
             for opt, var in self.variables:
                 backend.track(opt, var)
+        rules = self.callback._lr_multipliers
         for g in self.groups:
             if g.getter is not None:
                 g.leaf._get_current_learning_rate = g.getter
             if g.lr_var is not None and self.step_mode:
                 g.lr_known = backend.host_float(g.lr_var)
+            hyper.put_on(g, self.step_mode, self._patch)
+            if rules is not None:
+                m = Multipliers(rules, g.leaf, self.model.trainable_variables)
+                self._patch(g.leaf, "_backend_update_step", m.update_step)
+                self._patch(g.leaf, "_apply_weight_decay", m.weight_decay)
         if self.variables or self.step_mode:
             self._override_savers()
         backend.record_state_shardings(self.model)
-        if any(g.getter is not None for g in self.groups):
+        if self.patched or any(g.getter is not None for g in self.groups):
             model = self.model
             self.plain = model.train_function
             if self.compiled is None:
@@ -167,6 +187,11 @@ class Binding:
             else:
                 model.train_function = self.compiled
             model.make_train_function = _guard(self)
+
+    def _patch(self, obj, name, wrap):
+        """Set ``obj.<name>`` to ``wrap(the class's own method, bound)`` for this install."""
+        self.patched.append((obj, name))
+        setattr(obj, name, wrap(getattr(type(obj), name).__get__(obj)))
 
     def rebuild(self):
         model = self.model
@@ -183,6 +208,7 @@ class Binding:
             return var
 
         for g in self.groups:
+            hyper.make_variables(g, new, self.step_mode, size)
             if not self.step_mode:
                 if g.lr_var is None:  # else keras' way: assign the optimizer's own lr variable
                     g.epoch_lr = new(g, (), "float32", "keras_lrsched_lr")
@@ -205,11 +231,14 @@ class Binding:
     def _override_savers(self):
         self.saver_overrides = []
         self.sync_each_epoch = set()
+        slots = {id(g.leaf) for g in self.groups if g.slots}
         for opt in all_optimizers(self.optimizer):
             # Step mode gives the optimizer's own lr variable the latest lr in what reads it (a
             # save, its config) and writes it when the fit ends, not at every epoch end: under
-            # JAX each write costs ~0.2 ms.
-            if self.step_mode:
+            # JAX each write costs ~0.2 ms. A scheduled hyperparameter's variable is reported
+            # as the float it holds.
+            synced = self.step_mode or id(opt) in slots
+            if synced:
                 opt.get_config = _synced_config(self, opt)
                 self.saver_overrides.append(opt)
             if type(opt).save_own_variables is not _BASE_SAVE:
@@ -220,7 +249,7 @@ class Binding:
                 continue
             opt.save_own_variables = _saver(self, opt)
             opt.load_own_variables = _loader(self, opt)
-            if not self.step_mode:
+            if not synced:
                 self.saver_overrides.append(opt)
 
     # ------------------------------------------------------------ uninstall
@@ -247,11 +276,18 @@ class Binding:
                 if name in vars(opt):
                     delattr(opt, name)
         self.saver_overrides = []
+        for obj, name in self.patched:
+            vars(obj).pop(name, None)
+        self.patched = []
         for g in self.groups:
             if "_get_current_learning_rate" in vars(g.leaf):
                 delattr(g.leaf, "_get_current_learning_rate")
+            hyper.take_off(g)
         for opt, var in self.variables:
             backend.untrack(opt, var)
+        # An optimizer built during the fit (TensorFlow builds it in the first step) is part
+        # of the compiled step: the next fit matches it.
+        self.counts = [len(opt.variables) for opt in all_optimizers(self.optimizer)]
         if "make_train_function" in vars(model):
             delattr(model, "make_train_function")
         if self.compiled is not None and model.train_function is self.compiled:
@@ -267,6 +303,16 @@ class Binding:
     def visible(self, opt):
         ours = {id(v) for _, v in self.variables}
         return [v for v in opt.variables if id(v) not in ours]
+
+    def pending_hyperparameters(self, opt):
+        """{attribute: float} of `opt`'s scheduled hyperparameters, as its config reports them."""
+        found = {}
+        for g in self.groups:
+            if g.leaf is opt and g.slots:
+                k = g.iterations() if self.step_mode else 0
+                for slot in g.slots:
+                    found[slot.attr] = slot.pending(self.step_mode, k, g.it0)
+        return found
 
     def pending_lr(self, opt):
         """(the lr variable of `opt`, the lr a save or config read gives it now, or None).
@@ -306,6 +352,7 @@ def _synced_config(binding, opt):
         lr_var, value = binding.pending_lr(opt)
         if value is not None:
             config["learning_rate"] = float(backend.as_stored(lr_var, value))
+        config.update(binding.pending_hyperparameters(opt))
         return config
 
     return get_config

@@ -71,7 +71,10 @@ class Run:
         source = self.cb._source
         if not self.step_mode:
             if self.epochs is not None:
-                source.plan_epochs(epoch, max(int(self.epochs) - epoch, 0))
+                count = max(int(self.epochs) - epoch, 0)
+                source.plan_epochs(epoch, count)
+                for h in self.cb._hypers:
+                    h.source.plan_epochs(epoch, count)
                 self.cb._advice.epoch_mode_length(source, int(self.epochs))
             return
         count = None
@@ -80,7 +83,10 @@ class Run:
             self.cb._advice.past_the_end(source, k0 + count)
         for i, g in enumerate(self.groups):
             lr_prev = self._current_lr(i, g) if source.needs_lr else None
-            g.stepper = source.stepper(g.iterations(), count, lr_prev)
+            k = g.iterations()
+            g.stepper = source.stepper(k, count, lr_prev)
+            for slot in g.slots:
+                slot.stepper = slot.source.stepper(k, count, None)
 
     def _current_lr(self, i, g):
         """The ``lr`` handed to a recurrence: the optimizer's, or the recurrence's last value."""
@@ -132,6 +138,10 @@ class Run:
             if source.needs_lr:
                 self.cb._state.last_lrs[i] = float(np.float32(value))
             self._say(epoch, g, lr)
+            for slot in g.slots:
+                value = slot.source.epoch_value(epoch, None)
+                slot.var.assign(value)
+                slot.applied = np.float32(value)
 
     def _epoch_begin_step_mode(self, epoch):
         scale = self._scale()
@@ -146,13 +156,19 @@ class Run:
                 g.stepper.check(g.it0, span)
             if g.scale is not None:
                 g.scale.assign(scale)
+            for slot in g.slots:
+                if slot.window is not None:
+                    self._write_window(slot, g.it0, slot.stepper.get(g.it0, self.size))
+                else:
+                    slot.stepper.check(g.it0, span)
         self.horizon = self.groups[0].it0 + span
         if self.cb.verbose:
             for g in self.groups:
                 first = g.stepper.get(g.it0, 1)
                 self._say(epoch, g, float(first[0]) * scale if first.size else None, g.it0)
 
-    def _write_window(self, g, start, values, scale):
+    def _write_window(self, g, start, values, scale=1.0):
+        """Fill the window of `g` (a group, or a hyperparameter's slot) from step `start`."""
         values = scaled(values[: self.size], scale, self.cb.plateau)
         if values.shape[0] < self.size:
             fill = values[-1] if values.shape[0] else np.float32(0.0)
@@ -165,16 +181,23 @@ class Run:
         first = self.groups[0]
         if first.it0 + batch + self.spe <= self.horizon:
             return
-        if first.window is None:
+        windows = [x for g in self.groups for x in [g, *g.slots] if x.window is not None]
+        if not windows:
             # A closed form needs nothing on the device: check the next values, host only.
             for g in self.groups:
-                g.stepper.check(self.horizon, self.window)
+                for x in (g, *g.slots):
+                    x.stepper.check(self.horizon, self.window)
             self.horizon += self.window
             return
         self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
         for g in self.groups:
             k = g.iterations()
-            self._write_window(g, k, g.stepper.get(k, self.size), self.epoch_scale)
+            for x in (g, *g.slots):
+                if x.window is None:
+                    x.stepper.check(k, self.window)
+                else:
+                    scale = self.epoch_scale if x is g else 1.0  # the plateau scales the lr only
+                    self._write_window(x, k, x.stepper.get(k, self.size), scale)
         self.horizon = first.iterations() + self.window
 
     def epoch_end(self, epoch, logs):
@@ -199,11 +222,18 @@ class Run:
                     nxt = g.stepper.get(it_end, 1)
                     logged = scaled(nxt, scale, self.cb.plateau)[0] if nxt.size else 0.0
                 logs[g.key] = float(logged)
+                for slot in g.slots:
+                    values = slot.stepper.get(it_end - 1 if n else it_end, 1)
+                    if n:
+                        slot.applied = values[0]
+                    logs[slot.key] = float(slot.applied if slot.applied is not None else values[0])
             else:
                 if i == 0:
                     self.cb._records.append((None, g.epoch_values, n, 1.0))
                 g.last_applied = np.float32(g.epoch_values)
                 logs[g.key] = backend.host_float(g.leaf.learning_rate)
+                for slot in g.slots:
+                    logs[slot.key] = float(slot.applied)
         if self.cb.plateau is not None:
             self._plateau_step(logs)
 

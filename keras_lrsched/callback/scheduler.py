@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _checks
 from ..plateau import Plateau
-from . import install
+from . import hyper, install, multipliers
 from .advice import Advice
 from .runs import Run, scaled, window_size
 from .sources import make_source
@@ -36,12 +36,31 @@ class LearningRateScheduler(keras.callbacks.Callback):
             dropping as keras' ``ReduceLROnPlateau`` would.
         window: step mode: how many steps of lr the device holds at a time (default: one epoch's
             steps, at most 65536).
+        momentum: optional, what `schedule` takes (a schedule, a spec string, a function of the
+            index, a table or an array), indexed the same way: the optimizer's ``beta_1`` (Adam,
+            AdamW, Adamax, Nadam, Lion, ...) or else its ``momentum`` (SGD, RMSprop, built with
+            a momentum != 0), as torch's ``cycle_momentum`` and fastai's moms do. See
+            ``OneCycle.cycle_momentum``. Adam's bias correction then uses the current beta_1:
+            ``1 - beta_1**t``, as torch, fastai and optax's inject_hyperparams do.
+        weight_decay: optional, the same kinds of value: the optimizer's ``weight_decay``
+            (keras applies it as ``w -= w * weight_decay * lr``).
+        hyperparameters: optional dict of other float hyperparameters of the optimizer, each
+            the same kinds of value, such as ``{"beta_2": s, "epsilon": s}`` or
+            ``{"rho": s}``. ``logs`` and ``history.history`` hold each scheduled value (the
+            ``momentum`` key for momentum), per epoch, as for the lr.
+        lr_multipliers: optional per-variable lr factors: a dict ``{regex: factor}`` matched
+            with ``re.search`` against ``variable.path`` (the first match wins, else 1.0), or
+            a function ``variable -> factor``. A variable's update uses ``lr * factor`` and its
+            decoupled weight decay is scaled with it (torch's and timm's param groups); factor
+            0 freezes it. ``keras_lrsched.layer_decay(model, decay)`` gives layer-wise decay.
 
     Any value that is not a finite lr >= 0 raises ``ValueError`` (``TypeError`` for what is not
     a number) naming the epoch or step, before it is applied; in step mode the whole run is
     checked before training starts. A fit that ends, or raises (another callback, Ctrl-C),
     leaves the optimizer as the next fit expects it: its own schedule, or its float lr holding
-    the last lr applied. Repeated fits with the same callback reuse the compiled train step.
+    the last lr applied; each scheduled hyperparameter holds the optimizer's own float again
+    (the one its compiled step bakes in), while during a fit its config and saves report the
+    value applied. Repeated fits with the same callback reuse the compiled train step.
     ``learning_rates`` gives the lr of every update of the latest fit; ``scale`` the plateau
     scale. How it works inside, and why: ``docs/callback_design.md``.
 
@@ -61,7 +80,19 @@ class LearningRateScheduler(keras.callbacks.Callback):
     0.025
     """
 
-    def __init__(self, schedule, verbose=0, *, update="epoch", plateau=None, window=None):
+    def __init__(
+        self,
+        schedule,
+        verbose=0,
+        *,
+        update="epoch",
+        plateau=None,
+        window=None,
+        momentum=None,
+        weight_decay=None,
+        hyperparameters=None,
+        lr_multipliers=None,
+    ):
         super().__init__()
         self.update = _checks.choice("update", update, _UPDATES)
         if plateau is not None and not isinstance(plateau, Plateau):
@@ -80,6 +111,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
         verbose = int(verbose) if isinstance(verbose, (bool, np.bool_)) else verbose
         self.verbose = _checks.integer("verbose", verbose, minimum=0)
         self.plateau = plateau
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.hyperparameters, self.lr_multipliers = hyperparameters, lr_multipliers
+        self._hypers = hyper.specs(momentum, weight_decay, hyperparameters)
+        self._lr_multipliers = multipliers.check(lr_multipliers)
         self._state = None
         self._binding = None  # kept across fits: the variables and the compiled step
         self._run = None

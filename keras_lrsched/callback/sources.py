@@ -21,25 +21,45 @@ _EPOCH_PLAN_MAX = 1 << 16  # epoch mode: a kernel schedule's epochs computed at 
 _EXPLAIN_LIMIT = 1_000_000
 
 
-def make_source(schedule):
-    """The source for the callback's `schedule` argument; TypeError for anything else."""
+def make_source(schedule, arg="schedule"):
+    """The source for the callback's `schedule` argument; TypeError for anything else.
+
+    `arg` names another argument that takes the same kinds of values (``momentum``,
+    ``hyperparameters['beta_2']``): its errors name it, and a function of it takes the index
+    only (a recurrence ``f(index, lr)`` is the lr's, as in keras' callback)."""
+    source = _make_source(schedule, arg)
+    if arg != "schedule":
+        source.what, source.kind = f"The `{arg}` schedule", "value"
+    return source
+
+
+def _make_source(schedule, arg):
     if isinstance(schedule, Table):
         return TableSource(schedule.values)
     if isinstance(schedule, _LRSchedule):
         return ScheduleSource(schedule)
+    kind = "learning rates" if arg == "schedule" else "values"
     if isinstance(schedule, (np.ndarray, list, tuple)):
-        return TableSource(_checks.lr_array("schedule", schedule, None))
+        return TableSource(_checks.lr_array(arg, schedule, None, kind))
     if callable(schedule):
         arity = _checks.positional_arity(schedule)
-        if arity is not None and arity not in (1, 2):
+        if arg != "schedule":
+            if arity != 1:
+                needs = "an unknown number of" if arity is None else arity
+                raise TypeError(
+                    f"Argument `{arg}` must be a function of the index only, f(index) -> "
+                    f"value. Received: {arg}={schedule!r} requiring {needs} positional "
+                    "arguments"
+                )
+        elif arity is not None and arity not in (1, 2):
             raise TypeError(
                 "Argument `schedule` must be a function schedule(index, lr) or schedule(index). "
                 f"Received: schedule={schedule!r} requiring {arity} positional arguments"
             )
         return FunctionSource(schedule, arity)
     raise TypeError(
-        "Argument `schedule` must be a LearningRateSchedule, a Table or array of learning "
-        f"rates, or a function of the epoch or step. Received: schedule={schedule!r}"
+        f"Argument `{arg}` must be a LearningRateSchedule, a Table or array of {kind}, or a "
+        f"function of the epoch or step. Received: {arg}={schedule!r}"
     )
 
 
@@ -55,6 +75,7 @@ class Source:
     in_graph = None
     needs_lr = False
     name = "The schedule"
+    what, kind = "The schedule", "learning rate"  # how its errors name it and its values
 
     def total_steps(self):
         """The steps the source was built for, past which it holds its last value, or None
@@ -120,11 +141,12 @@ class ScheduleSource(Source):
             first, values = self.epochs
             if not first <= epoch < first + values.shape[0]:
                 first, values = epoch, _checks.call(
-                    lambda: self.schedule.table(1, epoch, dtype="float64"), (), where
+                    lambda: self.schedule.table(1, epoch, dtype="float64"), (), where, self.what
                 )
             # Checked here, not when planned: a bad value stops training at its own epoch.
-            return _checks.lr_value(float(values[epoch - first]), where)
-        return _checks.lr_value(_checks.call(self.schedule, (epoch,), where), where)
+            return _checks.lr_value(float(values[epoch - first]), where, self.what, self.kind)
+        value = _checks.call(self.schedule, (epoch,), where, self.what)
+        return _checks.lr_value(value, where, self.what, self.kind)
 
     def stepper(self, start, count, lr_prev):
         # A new fit: nothing computed for an earlier one is reused (its schedule may have changed).
@@ -178,7 +200,8 @@ class ScheduleSource(Source):
                     return None
             self.cache = lo, values = start, np.asarray(block, dtype=np.float32)
         # Checked when read, not when computed: a block reaches beyond the steps asked for.
-        return _checks.lr_values(values[start - lo : start - lo + n].copy(), start)
+        values = values[start - lo : start - lo + n].copy()
+        return _checks.lr_values(values, start, self.what, self.kind)
 
 
 class TableSource(Source):
@@ -223,16 +246,17 @@ class FunctionSource(Source):
 
     def epoch_value(self, epoch, current_lr):
         where = _checks.at_epoch(epoch)
+        what = self.what
         if self.arity == 2:
-            value = _checks.call(self.fn, (epoch, current_lr), where)
+            value = _checks.call(self.fn, (epoch, current_lr), where, what)
         elif self.arity == 1:
-            value = _checks.call(self.fn, (epoch,), where)
+            value = _checks.call(self.fn, (epoch,), where, what)
         else:  # a signature Python cannot inspect: keras' own try-then-fall-back
             try:
                 value = self.fn(epoch, current_lr)
             except TypeError:
-                value = _checks.call(self.fn, (epoch,), where)
-        return _checks.lr_value(value, where)
+                value = _checks.call(self.fn, (epoch,), where, what)
+        return _checks.lr_value(value, where, what, self.kind)
 
     def stepper(self, start, count, lr_prev):
         arity = self.arity
@@ -244,7 +268,7 @@ class FunctionSource(Source):
                 arity = 1
         if count is not None and count > _PRECOMPUTE_MAX:
             count = None  # computed, and checked, a window ahead instead
-        return FunctionSteps(self.fn, arity, start, count, lr_prev)
+        return FunctionSteps(self.fn, arity, start, count, lr_prev, (self.what, self.kind))
 
 
 class FunctionSteps:
@@ -258,8 +282,9 @@ class FunctionSteps:
     first step.
     """
 
-    def __init__(self, fn, arity, start, count, lr_prev):
+    def __init__(self, fn, arity, start, count, lr_prev, labels=("The schedule", "learning rate")):
         self.fn, self.arity, self.origin, self.lr_origin = fn, arity, start, lr_prev
+        self.labels = labels  # (what, kind) in errors
         self.compiled = None  # fn compiled by Numba once for this fit (False: it cannot be)
         self.recurrent = arity == 2
         self.known = count is not None
@@ -268,7 +293,7 @@ class FunctionSteps:
 
     def _compute(self, start, n, lr_prev):
         if n <= _PYTHON_LOOP_MAX:
-            return _python_table(self.fn, self.arity, start, n, lr_prev)
+            return _python_table(self.fn, self.arity, start, n, lr_prev, self.labels)
         kwargs = {"start": start}
         if self.arity == 2:
             kwargs["initial_lr"] = lr_prev
@@ -278,7 +303,7 @@ class FunctionSteps:
         try:
             return precompute(self.compiled or self.fn, n, **kwargs)
         except Exception as err:  # noqa: BLE001 - replayed below to name the step
-            _explain(self.fn, self.arity, start, n, lr_prev, err)
+            _explain(self.fn, self.arity, start, n, lr_prev, err, self.labels)
             raise
 
     def get(self, start, n):
@@ -319,19 +344,20 @@ def _numba_jit(fn):
         return False
 
 
-def _python_table(fn, arity, start, n, lr_prev):
+def _python_table(fn, arity, start, n, lr_prev, labels=("The schedule", "learning rate")):
     """A short table in plain Python: faster than compiling `fn` with Numba, same numbers."""
     out = np.empty(n, dtype=np.float32)
     lr = None if lr_prev is None else float(np.float32(lr_prev))
     for i in range(n):
         where = f"step {start + i}"
         args = (start + i, lr) if arity == 2 else (start + i,)
-        out[i] = _checks.lr_value(_checks.call(fn, args, where), where)
+        what, kind = labels
+        out[i] = _checks.lr_value(_checks.call(fn, args, where, what), where, what, kind)
         lr = float(out[i])
     return out
 
 
-def _explain(fn, arity, start, n, lr_prev, err):
+def _explain(fn, arity, start, n, lr_prev, err, labels):
     """Replay `fn` in Python to name the first step whose value is bad; re-raise as ours."""
-    _python_table(fn, arity, start, min(n, _EXPLAIN_LIMIT), lr_prev)
+    _python_table(fn, arity, start, min(n, _EXPLAIN_LIMIT), lr_prev, labels)
     raise err

@@ -1,0 +1,239 @@
+"""Hyperparameters other than the lr, scheduled for the duration of a fit: ``momentum``,
+``weight_decay`` and the values of ``hyperparameters`` (docs/callback_design.md).
+
+Keras bakes a Python float hyperparameter into the compiled step on JAX and TensorFlow, so
+setting ``optimizer.beta_1`` between epochs changes nothing there. For a fit, the attribute
+becomes a float32 variable made by ``optimizer.add_variable`` (every backend reads it at each
+update): set on the host at each epoch begin in epoch mode, assigned inside the step from a
+window of values (or a keras schedule called with the step) in step mode. When the fit's hooks
+come off, the attribute holds the optimizer's own float again, the one its compiled step bakes.
+"""
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+from .sources import make_source
+
+# What `momentum` means, in this order: beta_1 (Adam, AdamW, Adamax, Nadam, Lion, ...), as torch's
+# cycle_momentum (use_beta1) and fastai's moms do, else SGD's and RMSprop's momentum.
+MOMENTUM_ATTRS = ("beta_1", "momentum")
+
+# Float settings that are not read at each update: why each cannot be scheduled.
+_NOT_READ_PER_STEP = {
+    "learning_rate": "the lr is the callback's `schedule` argument",
+    "clipnorm": "keras tests it in Python when it traces the step",
+    "clipvalue": "keras tests it in Python when it traces the step",
+    "global_clipnorm": "keras tests it in Python when it traces the step",
+    "ema_momentum": "keras tests it in Python when it traces the step",
+    "ema_overwrite_frequency": "keras tests it in Python when it traces the step",
+    "loss_scale_factor": "keras tests it in Python when it traces the step",
+    "gradient_accumulation_steps": "it is a count of steps",
+    "initial_accumulator_value": "it is read only when the optimizer is built",
+}
+
+
+def specs(momentum, weight_decay, hyperparameters):
+    """The scheduled hyperparameters as `Hyper`s, checked as far as no optimizer is needed."""
+    named = [("momentum", "momentum", momentum), ("weight_decay", "weight_decay", weight_decay)]
+    if hyperparameters is not None:
+        if not isinstance(hyperparameters, Mapping):
+            raise TypeError(
+                "Argument `hyperparameters` must be a dict of hyperparameter name to schedule, "
+                f"such as {{'beta_2': schedule}}. Received: hyperparameters={hyperparameters!r}"
+            )
+        for key, value in hyperparameters.items():
+            arg = f"hyperparameters[{key!r}]"
+            if not isinstance(key, str) or not key.isidentifier():
+                raise TypeError(
+                    "Argument `hyperparameters` must have optimizer attribute names as keys. "
+                    f"Received: a key {key!r}"
+                )
+            if key in _NOT_READ_PER_STEP:
+                raise ValueError(
+                    f"Argument `{arg}` cannot be scheduled: {_NOT_READ_PER_STEP[key]}. "
+                    f"Received: hyperparameters={{{key!r}: ...}}"
+                )
+            if key in ("momentum", "weight_decay") and named[key != "momentum"][2] is not None:
+                raise ValueError(
+                    f"Argument `{key}` and `{arg}` both schedule {key}: give one of them."
+                )
+            named.append((arg, key, value))
+    return [Hyper(arg, key, value) for arg, key, value in named if value is not None]
+
+
+class Hyper:
+    """One scheduled hyperparameter: the argument that gave it, what it names, its source."""
+
+    def __init__(self, arg, key, value):
+        self.arg = arg  # as the user wrote it, for errors: "momentum", "hyperparameters['rho']"
+        self.key = key  # "momentum" (beta_1 on the beta optimizers), "weight_decay", "rho", ...
+        if isinstance(value, str):
+            from ..spec import get
+
+            try:
+                value = get(value)
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"Argument `{arg}`: {err}") from None
+        self.value = value
+        self.source = make_source(value, arg)
+
+    def attribute(self, optimizer):
+        """The attribute of `optimizer` this sets, or an error naming the argument: the
+        optimizer has no such float hyperparameter, or keras could not read it per step."""
+        name = type(optimizer).__name__
+        if self.key == "momentum":
+            attr = next((a for a in MOMENTUM_ATTRS if _is_number(getattr(optimizer, a, None))), None)
+            if attr is None:
+                raise ValueError(
+                    f"Argument `momentum` needs an optimizer with a momentum (SGD, RMSprop) or a "
+                    f"beta_1 (Adam, AdamW, Adamax, Nadam, Lion, ...). Received: {name}, which has "
+                    f"neither; its float hyperparameters: {', '.join(float_hyperparameters(optimizer))}"
+                )
+        else:
+            attr = self.key
+        value = getattr(optimizer, attr, _MISSING)
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(
+                f"Argument `{self.arg}` cannot be scheduled: `{attr}` is a boolean setting of "
+                f"{name}, fixed when the step is traced. Received: {attr}={value!r}"
+            )
+        if value is None and attr == "weight_decay":
+            return attr  # keras skips the decay only while it is None
+        if value is _MISSING or not _is_number(value):
+            known = ", ".join(float_hyperparameters(optimizer))
+            raise ValueError(
+                f"Argument `{self.arg}` must name a float hyperparameter of the optimizer. "
+                f"Received: `{attr}`, which {name} "
+                + ("does not have" if value is _MISSING else f"holds as {value!r}")
+                + f"; its float hyperparameters: {known}"
+            )
+        if attr == "momentum" and float(value) == 0:
+            raise ValueError(
+                f"Argument `{self.arg}` needs an optimizer built with a momentum: keras makes "
+                f"{name}'s momentum slots only for momentum != 0. Compile with, e.g., "
+                f"{name}(momentum=0.9). Received: {name} with momentum={value!r}"
+            )
+        return attr
+
+
+_MISSING = object()
+
+
+def _is_number(value):
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and math.isfinite(float(value))
+    )
+
+
+def float_hyperparameters(optimizer):
+    """The names of `optimizer`'s config entries that can be scheduled."""
+    try:
+        config = optimizer.get_config()
+    except Exception:  # noqa: BLE001 - only used to word an error
+        config = {}
+    names = [
+        k
+        for k, v in config.items()
+        if k not in _NOT_READ_PER_STEP and (_is_number(v) or (k == "weight_decay" and v is None))
+    ]
+    return names or ["none"]
+
+
+def check_distinct(hypers, optimizer):
+    """[(hyper, attribute)] for `optimizer`; ValueError when two set the same attribute."""
+    pairs = [(h, h.attribute(optimizer)) for h in hypers]
+    seen = {}
+    for h, attr in pairs:
+        if attr in seen:
+            raise ValueError(
+                f"Arguments `{seen[attr].arg}` and `{h.arg}` both schedule `{attr}` of "
+                f"{type(optimizer).__name__}: give one of them."
+            )
+        seen[attr] = h
+    return pairs
+
+
+class Slot:
+    """One scheduled hyperparameter on one driven optimizer: the attribute, the variable that
+    stands for it during a fit (kept across fits), and the current fit's bookkeeping."""
+
+    def __init__(self, hyper, attr, key):
+        self.hyper = hyper
+        self.source = hyper.source
+        self.attr = attr
+        self.key = key  # the logs key
+        self.var = self.window = self.start = None
+        self.reader = None  # step mode: the value inside the step
+        self.original = None  # the optimizer's own value, put back when the fit's hooks come off
+        self.reset()
+
+    def reset(self):
+        self.stepper = None
+        self.applied = None  # the value of the latest update (epoch mode: this epoch's)
+
+    def pending(self, step_mode, k, it0):
+        """What the optimizer applies now, as a Python float, for its config: the value of the
+        latest update, or its own value before the first. Host only."""
+        if step_mode and self.stepper is not None and k > it0:
+            return float(self.stepper.get(k - 1, 1)[0])
+        if self.applied is not None:
+            return float(self.applied)
+        return self.original
+
+
+# ---------------------------------------------------------------------- install and take off
+
+
+def make_variables(g, new, step_mode, size):
+    """The variables of `g`'s slots, made once per binding by ``new(g, shape, dtype, name)``."""
+    from . import backend
+
+    for slot in g.slots:
+        slot.var = new(g, (), "float32", f"keras_lrsched_{slot.attr}")
+        if slot.attr == "momentum":
+            backend.compares_nonzero(slot.var)
+        if not step_mode:
+            continue
+        schedule = slot.source.in_graph
+        if schedule is None:
+            slot.window = new(g, (size,), "float32", f"keras_lrsched_{slot.attr}_window")
+            iterations_dtype = g.leaf.iterations.dtype
+            slot.start = new(g, (), iterations_dtype, f"keras_lrsched_{slot.attr}_start")
+        slot.reader = backend.step_getter(g.leaf, schedule, slot.window, slot.start, None, size)
+
+
+def put_on(g, step_mode, patch):
+    """Make each scheduled attribute of `g`'s optimizer its variable, for this fit."""
+    if not g.slots:
+        return
+    for slot in g.slots:
+        value = getattr(g.leaf, slot.attr)
+        if value is not slot.var:
+            slot.original = value
+        if slot.original is not None:
+            slot.var.assign(float(slot.original))
+        # Past keras' tracker: the variable is tracked, and untracked, with the callback's others.
+        object.__setattr__(g.leaf, slot.attr, slot.var)
+    if step_mode:
+        patch(g.leaf, "_backend_apply_gradients", lambda original: _assigning(g.slots, original))
+
+
+def _assigning(slots, original):
+    def _backend_apply_gradients(grads, trainable_variables):
+        for slot in slots:
+            slot.var.assign(slot.reader())
+        return original(grads, trainable_variables)
+
+    return _backend_apply_gradients
+
+
+def take_off(g):
+    """Give each scheduled attribute of `g`'s optimizer its own value again."""
+    for slot in g.slots:
+        if slot.var is not None and getattr(g.leaf, slot.attr, None) is slot.var:
+            object.__setattr__(g.leaf, slot.attr, slot.original)

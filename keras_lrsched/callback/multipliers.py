@@ -1,0 +1,172 @@
+"""Per-variable lr multipliers (``lr_multipliers``), and `layer_decay` for fine-tuning.
+
+Keras has no per-variable lr: ``update_step(gradient, variable, learning_rate)`` is bypassed on
+the torch backend, whose optimizers update all variables at once (``_parallel_update_step``).
+For the duration of a fit, the optimizer's ``_backend_update_step`` is called once per group of
+variables that share a multiplier, with the lr times the multiplier, and its
+``_apply_weight_decay`` once per group with the lr it reads scaled the same way: the decoupled
+weight decay ``w -= w * wd * lr`` follows the variable's lr, as in torch's and timm's param
+groups. A group of multiplier 0 is left out of both: its variables and their slots do not move.
+"""
+
+import math
+import numbers
+import re
+
+import keras
+from keras import ops
+
+
+def check(lr_multipliers):
+    """The callback's `lr_multipliers` argument as ``[(compiled regex, factor)]`` or a
+    callable; ValueError or TypeError naming what is wrong."""
+    if lr_multipliers is None or callable(lr_multipliers):
+        return lr_multipliers
+    if not isinstance(lr_multipliers, dict):
+        raise TypeError(
+            "Argument `lr_multipliers` must be a dict {regex: factor} matched against "
+            "`variable.path`, or a function variable -> factor. Received: "
+            f"lr_multipliers={lr_multipliers!r}"
+        )
+    rules = []
+    for pattern, factor in lr_multipliers.items():
+        if not isinstance(pattern, str):
+            raise TypeError(
+                "Argument `lr_multipliers` must have regular expressions (str) as keys. "
+                f"Received: a key {pattern!r}"
+            )
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(
+                f"Argument `lr_multipliers` has a key that is not a valid regular expression "
+                f"({err}). Received: {pattern!r}"
+            ) from None
+        rules.append((compiled, _factor(factor, f"lr_multipliers[{pattern!r}]")))
+    return rules
+
+
+def _factor(value, where):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Argument `{where}` must be a number >= 0. Received: {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"Argument `{where}` must be a finite number >= 0. Received: {value!r}")
+    return value
+
+
+def factor_of(rules, variable):
+    """The multiplier of `variable`: the first rule whose regex `re.search`es its path, else
+    1.0; or what the function gives, checked."""
+    if callable(rules):
+        return _factor(rules(variable), f"lr_multipliers({variable.path!r})")
+    for regex, factor in rules:
+        if regex.search(variable.path):
+            return factor
+    return 1.0
+
+
+class Multipliers:
+    """The wrappers put on one optimizer for a fit; `factors` maps id(variable) to its factor."""
+
+    def __init__(self, rules, optimizer, variables):
+        self.rules, self.optimizer = rules, optimizer
+        self.factors = {id(v): factor_of(rules, v) for v in variables}
+
+    def groups(self, variables):
+        """[(factor, [indices])] in the order the factors first come, factor 0 left out."""
+        found = {}
+        for i, v in enumerate(variables):
+            factor = self.factors.get(id(v))
+            if factor is None:  # a variable made trainable after the fit began
+                factor = self.factors[id(v)] = factor_of(self.rules, v)
+            found.setdefault(factor, []).append(i)
+        return [(f, idx) for f, idx in found.items() if f != 0.0]
+
+    def update_step(self, original):
+        def _backend_update_step(grads, trainable_variables, learning_rate):
+            for factor, idx in self.groups(trainable_variables):
+                lr = learning_rate if factor == 1.0 else ops.multiply(learning_rate, factor)
+                original(
+                    [grads[i] for i in idx], [trainable_variables[i] for i in idx], lr
+                )
+
+        return _backend_update_step
+
+    def weight_decay(self, original):
+        opt = self.optimizer
+
+        def _apply_weight_decay(variables):
+            if opt.weight_decay is None:
+                return
+            own = vars(opt).get("_get_current_learning_rate")
+            current = opt._get_current_learning_rate
+            try:
+                for factor, idx in self.groups(variables):
+                    if factor == 1.0:
+                        lr = current
+                    else:
+
+                        def lr(factor=factor):
+                            return ops.multiply(current(), factor)
+
+                    # keras' decay reads the lr itself (self.learning_rate): scaled for the group.
+                    opt._get_current_learning_rate = lr
+                    original([variables[i] for i in idx])
+            finally:
+                if own is None:
+                    vars(opt).pop("_get_current_learning_rate", None)
+                else:
+                    opt._get_current_learning_rate = own
+
+        return _apply_weight_decay
+
+
+def layer_decay(model, decay, *, layers=None):
+    """Layer-wise lr decay for fine-tuning (BEiT, ELECTRA, timm's ``layer_decay``): a dict of
+    ``lr_multipliers`` giving the last layer 1.0 and each layer before it ``decay`` times the
+    multiplier of the one after it, so the layer ``d`` places before the last gets ``decay**d``.
+
+    Args:
+        model: a built keras model.
+        decay: the factor per layer, in (0, 1] (0.65 to 0.9 in the papers).
+        layers: the layers in order from the input to the output, each a layer, or a list of
+            layers that share a depth (the embeddings; a block's parts). Default: the model's
+            own ``model.layers`` that have trainable weights, each its own depth.
+
+    Returns:
+        ``{regex: factor}``, one entry per variable path, in the layers' order: pass it as
+        ``LearningRateScheduler(..., lr_multipliers=...)``, or edit it first.
+
+    >>> import keras, keras_lrsched as lrs
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+    ...                           keras.layers.Dense(2, name="b"), keras.layers.Dense(1, name="c")])
+    >>> {k: round(v, 4) for k, v in lrs.layer_decay(model, 0.5).items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'^sequential/a/kernel$': 0.25, '^sequential/a/bias$': 0.25, '^sequential/b/kernel$': 0.5,
+     '^sequential/b/bias$': 0.5, '^sequential/c/kernel$': 1.0, '^sequential/c/bias$': 1.0}
+    """
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 < decay <= 1:
+        raise ValueError(f"Argument `decay` must be a number in (0, 1]. Received: decay={decay!r}")
+    if layers is None:
+        layers = [layer for layer in model.layers if layer.trainable_weights]
+    groups = [list(g) if isinstance(g, (list, tuple)) else [g] for g in layers]
+    for group in groups:
+        for layer in group:
+            if not isinstance(layer, keras.layers.Layer):
+                raise TypeError(
+                    "Argument `layers` must hold keras layers, or lists of them. Received: "
+                    f"{layer!r}"
+                )
+    if not groups:
+        raise ValueError(
+            "Argument `model` must have trainable weights (build it first). Received: "
+            f"model={model.name!r} with none"
+        )
+    result = {}
+    depth = len(groups) - 1
+    for d, group in enumerate(groups):
+        factor = float(decay) ** (depth - d)
+        for layer in group:
+            for v in layer.trainable_weights:
+                result.setdefault(f"^{re.escape(v.path)}$", factor)
+    return result

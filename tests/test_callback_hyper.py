@@ -1,0 +1,420 @@
+"""Scheduled hyperparameters (momentum, weight_decay, hyperparameters) and lr_multipliers.
+
+Every run is compared with a NumPy re-implementation of keras' own update rules (SGD with
+momentum or Nesterov, Adam, AdamW's decoupled decay ``w -= w * wd * lr`` before the update),
+fed the values the schedules give at each update, or with torch. The data and model are
+callback_helpers': a Dense layer on noisy targets, 4 updates per epoch, so a value applied one
+step early or late, or to the wrong variable, moves the weights far more than the tolerance.
+"""
+
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from callback_helpers import BATCH, STEPS_PER_EPOCH, X, Y, fit, model, weights
+
+import keras_lrsched as lrs
+
+EPOCHS = 3
+STEPS = EPOCHS * STEPS_PER_EPOCH
+LR = lrs.Linear(0.05, end=0.01, steps=STEPS)
+MOMENTUM = lrs.Linear(0.95, end=0.5, steps=STEPS)
+DECAY = lrs.Linear(0.0, end=0.2, steps=STEPS)  # rising, as DINO's 0.04 -> 0.4
+
+
+def per_update(schedule, update, steps=STEPS):
+    """The value each update k uses: the schedule at k (step mode) or at k's epoch."""
+    index = np.arange(steps) if update == "step" else np.arange(steps) // STEPS_PER_EPOCH
+    return schedule.table(int(index.max()) + 1)[index].astype(np.float64)
+
+
+def reference(m, kind, lrs_, momentum=None, weight_decay=None, factors=(1.0, 1.0), nesterov=False,
+              beta_2=0.999, epsilon=1e-7):
+    """[kernel, bias] after len(lrs_) updates of keras' `kind` rule, in float64."""
+    params = [np.asarray(w, np.float64) for w in m.get_weights()]
+    slots = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    for k, lr in enumerate(lrs_):
+        lo = (k % STEPS_PER_EPOCH) * BATCH
+        xb, yb = X[lo : lo + BATCH].astype(np.float64), Y[lo : lo + BATCH].astype(np.float64)
+        d = 2.0 * (xb @ params[0] + params[1] - yb) / yb.size
+        grads = [xb.T @ d, d.sum(axis=0)]
+        mom = None if momentum is None else momentum[k]
+        for p, g, (s1, s2), f in zip(params, grads, slots, factors):
+            if f == 0:
+                continue
+            a = lr * f
+            if weight_decay is not None:
+                p -= p * weight_decay[k] * a
+            if kind == "sgd":
+                if mom is None:
+                    p -= a * g
+                    continue
+                s1[...] = mom * s1 - a * g
+                p += mom * s1 - a * g if nesterov else s1
+            else:  # adam
+                b1 = 0.9 if mom is None else mom
+                t = k + 1
+                s1 += (g - s1) * (1 - b1)
+                s2 += (g * g - s2) * (1 - beta_2)
+                alpha = a * np.sqrt(1 - beta_2**t) / (1 - b1**t)
+                p -= alpha * s1 / (np.sqrt(s2) + epsilon)
+    return params
+
+
+def assert_weights(m, expected, rtol=2e-5):
+    for got, want in zip(weights(m), expected):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- against keras' rules
+
+
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_sgd_with_a_scheduled_momentum_follows_keras_rule(update, nesterov):
+    m = model(opt=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=nesterov))
+    expected = reference(m, "sgd", per_update(LR, update), per_update(MOMENTUM, update),
+                         nesterov=nesterov)
+    cb = lrs.LearningRateScheduler(LR, update=update, momentum=MOMENTUM)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        history = fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected)
+    logged = history.history["momentum"]
+    last = per_update(MOMENTUM, update)[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH]
+    np.testing.assert_allclose(logged, last, rtol=1e-6)
+    assert m.optimizer.momentum == 0.9  # its own float again, the one its step bakes in
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adamw"])
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_a_scheduled_weight_decay_follows_keras_rule(update, kind):
+    opt = keras.optimizers.SGD(0.05) if kind == "sgd" else keras.optimizers.AdamW(0.05)
+    m = model(opt=opt)
+    expected = reference(m, "sgd" if kind == "sgd" else "adam", per_update(LR, update),
+                         weight_decay=per_update(DECAY, update))
+    cb = lrs.LearningRateScheduler(LR, update=update, weight_decay=DECAY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected, rtol=1e-4 if kind == "adamw" else 2e-5)
+    assert m.optimizer.weight_decay == (None if kind == "sgd" else 0.004)
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_adam_with_scheduled_beta_1_beta_2_and_epsilon(update):
+    beta_2 = lrs.Linear(0.99, end=0.9, steps=STEPS)
+    m = model(opt=keras.optimizers.Adam(0.05))
+    b2 = per_update(beta_2, update)
+    # Only one beta_2 per run in the reference: a constant schedule given as a table instead.
+    expected = reference(m, "adam", per_update(LR, update), per_update(MOMENTUM, update),
+                         beta_2=0.95, epsilon=1e-6)
+    cb = lrs.LearningRateScheduler(
+        LR, update=update, momentum=MOMENTUM,
+        hyperparameters={"beta_2": [0.95] * 20, "epsilon": lambda index: 1e-6},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        history = fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected, rtol=1e-4)
+    assert history.history["beta_2"] == pytest.approx([0.95] * EPOCHS)
+    assert b2[0] != b2[-1]  # (the schedule itself does move; the table above is constant)
+
+
+def test_adam_with_one_cycle_and_cycled_beta_1_equals_torch():
+    torch = pytest.importorskip("torch")
+    steps, peak = 12, 0.05
+    one_cycle = lrs.OneCycle(peak, steps=steps)
+    m = model(opt=keras.optimizers.Adam(peak, epsilon=1e-12))
+    w0, b0 = (np.asarray(w) for w in m.get_weights())
+
+    layer = torch.nn.Linear(3, 1).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(w0.T, dtype=torch.float64))
+        layer.bias.copy_(torch.tensor(b0, dtype=torch.float64))
+    opt = torch.optim.Adam(layer.parameters(), lr=peak, eps=1e-12)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=peak, total_steps=steps, cycle_momentum=True, base_momentum=0.85,
+        max_momentum=0.95,
+    )
+    xt, yt = torch.tensor(X, dtype=torch.float64), torch.tensor(Y, dtype=torch.float64)
+    betas = []
+    for _ in range(steps):
+        betas.append(opt.param_groups[0]["betas"][0])
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(layer(xt), yt).backward()
+        opt.step()
+        sched.step()
+
+    cb = lrs.LearningRateScheduler(one_cycle, update="step",
+                                   momentum=one_cycle.cycle_momentum(base=0.85, max=0.95))
+    history = m.fit(X, Y, batch_size=len(X), epochs=steps, shuffle=False, verbose=0,
+                    callbacks=[cb])
+    np.testing.assert_allclose(history.history["momentum"], betas, rtol=1e-6)
+    kernel, bias = weights(m)
+    np.testing.assert_allclose(kernel, layer.weight.detach().numpy().T, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bias, layer.bias.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- lr multipliers
+
+
+@pytest.mark.parametrize("kind", ["sgd", "sgd-momentum", "adamw"])
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_lr_multipliers_scale_each_variable_and_its_decay(update, kind):
+    opts = {
+        "sgd": lambda: keras.optimizers.SGD(0.05, weight_decay=0.1),
+        "sgd-momentum": lambda: keras.optimizers.SGD(0.05, momentum=0.9),
+        "adamw": lambda: keras.optimizers.AdamW(0.05, weight_decay=0.1),
+    }
+    m = model(opt=opts[kind]())
+    lrs_ = per_update(LR, update)
+    factors = (0.5, 0.0)  # kernel at half the lr, bias frozen
+    expected = reference(
+        m, "adam" if kind == "adamw" else "sgd", lrs_,
+        momentum=np.full(STEPS, 0.9) if kind == "sgd-momentum" else None,
+        weight_decay=None if kind == "sgd-momentum" else np.full(STEPS, 0.1), factors=factors,
+    )
+    bias_before = weights(m)[1]
+    cb = lrs.LearningRateScheduler(LR, update=update, lr_multipliers={"kernel$": 0.5, "bias": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected, rtol=1e-4 if kind == "adamw" else 2e-5)
+    np.testing.assert_array_equal(weights(m)[1], bias_before)  # frozen, decay included
+
+
+def test_a_multiplier_of_half_moves_the_weight_half_as_far():
+    """The probe: plain SGD with a gradient of 1, so each update moves a weight by its lr."""
+    def probe():
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((1,))
+        a = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="a")(inp)
+        b = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="b")(inp)
+        out = keras.layers.Add()([a, b])
+        m = keras.Model(inp, out)
+        m.compile(keras.optimizers.SGD(0.1), loss=lambda y, p: keras.ops.sum(p))
+        return m
+
+    ones = np.ones((1, 1), "float32")
+    m = probe()
+    cb = lrs.LearningRateScheduler(lambda e: 0.1 * (e + 1), lr_multipliers=lambda v: 0.5
+                                   if v.path.startswith(m.layers[1].name + "/") else 1.0)
+    m.fit(ones, ones, epochs=2, verbose=0, callbacks=[cb])
+    a, b = (float(np.asarray(w).ravel()[0]) for w in m.get_weights())
+    assert b == pytest.approx(-(0.1 + 0.2))
+    assert a == pytest.approx(-(0.1 + 0.2) / 2)
+
+
+def test_layer_decay_gives_each_layer_decay_to_its_depth():
+    m = model(layers=2)
+    rules = lrs.layer_decay(m, 0.5)
+    paths = [v.path for v in m.trainable_variables]
+    assert list(rules) == [f"^{re.escape(p)}$" for p in paths]
+    assert [rules[f"^{re.escape(p)}$"] for p in paths] == [0.5, 0.5, 1.0, 1.0]
+    hidden, out = m.layers
+    assert set(lrs.layer_decay(m, 0.7, layers=[[hidden, out]]).values()) == {1.0}
+    with pytest.raises(ValueError, match=r"`decay`.*Received: decay=0"):
+        lrs.layer_decay(m, 0)
+    with pytest.raises(TypeError, match="`layers`"):
+        lrs.layer_decay(m, 0.5, layers=["hidden"])
+
+
+# ---------------------------------------------------------------------- lifecycle and saving
+
+
+def _all_scheduled(update):
+    return lrs.LearningRateScheduler(
+        LR, update=update, momentum=MOMENTUM, weight_decay=DECAY,
+        hyperparameters={"beta_2": lrs.Linear(0.999, end=0.99, steps=STEPS)},
+        lr_multipliers={"bias": 0.5},
+    )
+
+
+def _adamw():
+    return model(opt=keras.optimizers.AdamW(0.05, weight_decay=0.01, beta_1=0.9))
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_saved_mid_fit_and_after_as_plain_keras(update, tmp_path):
+    m = _adamw()
+    m.optimizer.build(m.trainable_variables)
+    n = len(m.optimizer.variables)
+    path = str(tmp_path / "e{epoch}.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        fit(m, [_all_scheduled(update), keras.callbacks.ModelCheckpoint(path)], epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Skipping variable loading"
+        loaded = keras.saving.load_model(tmp_path / "e2.keras")
+    config = loaded.optimizer.get_config()
+    k = 2 * STEPS_PER_EPOCH
+    last = k - 1 if update == "step" else 1  # epoch mode: indexed by the epoch
+    assert config["beta_1"] == pytest.approx(float(MOMENTUM.table(last + 1)[last]), rel=1e-6)
+    assert config["weight_decay"] == pytest.approx(float(DECAY.table(last + 1)[last]), abs=1e-7)
+    assert len(loaded.optimizer.variables) == n
+    for a, b in zip(weights(loaded), weights(m)):
+        np.testing.assert_array_equal(a, b)
+    # After the fit the optimizer is its own again.
+    assert (m.optimizer.beta_1, m.optimizer.weight_decay, m.optimizer.beta_2) == (0.9, 0.01, 0.999)
+    assert len(m.optimizer.variables) == n
+    for name in ("_backend_update_step", "_apply_weight_decay", "_backend_apply_gradients"):
+        assert name not in vars(m.optimizer)
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_resumed_runs_continue_the_uninterrupted_one(update, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        whole = _adamw()
+        fit(whole, [_all_scheduled(update)], epochs=EPOCHS)
+
+        # initial_epoch, in a new callback
+        split = _adamw()
+        fit(split, [_all_scheduled(update)], epochs=1)
+        fit(split, [_all_scheduled(update)], epochs=EPOCHS, initial_epoch=1)
+        for a, b in zip(weights(split), weights(whole)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+        # BackupAndRestore after a crash in another callback
+        from callback_helpers import Interrupt
+
+        crashed = _adamw()
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        cb = _all_scheduled(update)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            fit(crashed, [backup, cb, Interrupt(2)], epochs=EPOCHS)
+        # Until the next fit heals it, the optimizer reports plain floats.
+        assert isinstance(crashed.optimizer.get_config()["beta_1"], float)
+        fit(crashed, [keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), cb],
+            epochs=EPOCHS)
+        for a, b in zip(weights(crashed), weights(whole)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_a_fit_that_raises_leaves_the_optimizer_as_it_was(update):
+    from callback_helpers import Interrupt
+
+    m = _adamw()
+    opt = m.optimizer
+    fit(m, epochs=1)
+    n = len(opt.variables)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            fit(m, [_all_scheduled(update), Interrupt(1)], epochs=EPOCHS)
+    # The next fit without the callback: keras' own step, the optimizer's own floats.
+    before = weights(m)
+    fit(m, epochs=1)
+    assert (opt.beta_1, opt.beta_2, opt.weight_decay) == (0.9, 0.999, 0.01)
+    assert len(opt.variables) == n
+    for name in ("_backend_update_step", "_apply_weight_decay", "_backend_apply_gradients",
+                 "_get_current_learning_rate"):
+        assert name not in vars(opt)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, weights(m)))
+
+
+def test_repeated_fits_compile_once():
+    from callback_helpers import count_traces
+
+    m = _adamw()
+    traces = count_traces(m)
+    cb = _all_scheduled("step")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        fit(m, [cb], epochs=1)
+        first = len(traces)  # TensorFlow traces twice when the optimizer builds in the step
+        for _ in range(2):
+            fit(m, [cb], epochs=1)
+    if keras.backend.backend() != "torch":  # torch runs train_step in Python at every step
+        assert len(traces) == first
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def _untouched(m, n):
+    opt = m.optimizer
+    assert len(opt.variables) == n
+    assert not any(isinstance(getattr(opt, a, None), keras.Variable)
+                   for a in ("beta_1", "beta_2", "momentum", "weight_decay"))
+    for name in ("_backend_update_step", "_apply_weight_decay", "_backend_apply_gradients",
+                 "_get_current_learning_rate"):
+        assert name not in vars(opt)
+    assert "make_train_function" not in vars(m)
+
+
+@pytest.mark.parametrize(
+    "opt, kwargs, error, match",
+    [
+        (lambda: keras.optimizers.Adam(0.1), {"hyperparameters": {"beta2": [0.9]}}, ValueError,
+         r"`hyperparameters\['beta2'\]` must name a float hyperparameter.*beta_1, beta_2"),
+        (lambda: keras.optimizers.Adam(0.1), {"hyperparameters": {"amsgrad": [1.0]}}, TypeError,
+         "`amsgrad` is a boolean"),
+        (lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+         {"hyperparameters": {"nesterov": [1.0]}}, TypeError, "`nesterov` is a boolean"),
+        (lambda: keras.optimizers.SGD(0.1), {"momentum": [0.9]}, ValueError,
+         r"built with a momentum.*SGD\(momentum=0.9\).*momentum=0.0"),
+        (lambda: keras.optimizers.Adagrad(0.1), {"momentum": [0.9]}, ValueError,
+         "Received: Adagrad, which has neither"),
+        (lambda: keras.optimizers.Adam(0.1),
+         {"momentum": [0.9], "hyperparameters": {"beta_1": [0.8]}}, ValueError,
+         r"`momentum` and `hyperparameters\['beta_1'\]` both schedule `beta_1`"),
+        (lambda: keras.optimizers.Adam(0.1), {"lr_multipliers": lambda v: -1.0}, ValueError,
+         r"lr_multipliers\('.*kernel'\)` must be a finite number >= 0. Received: -1.0"),
+    ],
+    ids=["unknown", "boolean", "nesterov", "momentum-0", "no-momentum", "twice", "callable<0"],
+)
+def test_bad_input_at_fit_names_the_argument_and_touches_nothing(opt, kwargs, error, match):
+    m = model(opt=opt())
+    fit(m, epochs=1)
+    n = len(m.optimizer.variables)
+    cb = lrs.LearningRateScheduler(0.1 * np.ones(3), **kwargs)
+    with pytest.raises(error, match=match):
+        fit(m, [cb], epochs=1)
+    _untouched(m, n)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"lr_multipliers": {"dense[": 0.5}}, ValueError, r"not a valid regular expression.*'dense\['"),
+        ({"lr_multipliers": {"bias": -0.5}}, ValueError,
+         r"`lr_multipliers\['bias'\]` must be a finite number >= 0. Received: -0.5"),
+        ({"lr_multipliers": {"bias": float("nan")}}, ValueError, "Received: nan"),
+        ({"lr_multipliers": [("bias", 0.5)]}, TypeError, "`lr_multipliers` must be a dict"),
+        ({"momentum": [0.9, float("nan")]}, ValueError,
+         r"`momentum` must hold finite values >= 0.*momentum\[1\]=.*nan"),
+        ({"momentum": lambda epoch, lr: 0.9}, TypeError,
+         r"`momentum` must be a function of the index only"),
+        ({"weight_decay": "no such"}, ValueError, r"Argument `weight_decay`: Spec `no such`"),
+        ({"hyperparameters": {"learning_rate": [0.1]}}, ValueError, "callback's `schedule`"),
+        ({"hyperparameters": {"clipnorm": [0.1]}}, ValueError, r"`hyperparameters\['clipnorm'\]`"),
+        ({"hyperparameters": [("beta_2", 0.9)]}, TypeError, "must be a dict"),
+        ({"momentum": [0.9], "hyperparameters": {"momentum": [0.9]}}, ValueError,
+         r"`momentum` and `hyperparameters\['momentum'\]` both"),
+    ],
+)
+def test_bad_arguments_are_refused_when_the_callback_is_made(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        lrs.LearningRateScheduler([0.1], **kwargs)
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_a_non_finite_value_from_a_schedule_never_reaches_the_optimizer(update):
+    m = model(opt=keras.optimizers.SGD(0.05, momentum=0.9))
+    fit(m, epochs=1)
+    n = len(m.optimizer.variables)
+    before = weights(m)
+    first = STEPS_PER_EPOCH if update == "step" else 0  # the step, or the epoch of this fit
+    cb = lrs.LearningRateScheduler([0.05], update=update,
+                                   momentum=lambda i: float("nan") if i == first else 0.9)
+    where = f"step {first}" if update == "step" else r"Epoch 1 \(index 0\)"
+    with pytest.raises(ValueError, match=rf"The `momentum` schedule must give a finite value >= 0.*nan at {where}"):
+        fit(m, [cb], epochs=1)
+    _untouched(m, n)
+    for a, b in zip(before, weights(m)):
+        np.testing.assert_array_equal(a, b)
