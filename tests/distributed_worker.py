@@ -60,7 +60,19 @@ def cases(lrs):
         ("step", "table+plateau", make["table"]),
         ("step", "keras-closed-form+plateau", make["keras-closed-form"]),
         ("epoch", "f(epoch, lr)", make["f(epoch, lr)"]),
+        ("step", "keras_lrsched+hyper", make["keras_lrsched"]),
+        ("epoch", "f(epoch, lr)+hyper", make["f(epoch, lr)"]),
     ]
+
+
+def hyper_arguments(lrs):
+    """A scheduled momentum and weight decay, and the biases at half the lr: their variables
+    are made in the strategy's scope, and assigned in the step (step mode) or per epoch."""
+    return {
+        "momentum": lrs.Linear(0.95, end=0.5, steps=N_STEPS),
+        "weight_decay": lrs.Linear(0.0, end=0.05, steps=N_STEPS),
+        "lr_multipliers": {"bias": 0.5},
+    }
 
 
 # A scripted metric for the plateau, the same on every engine: no improvement after epoch 0, so
@@ -83,7 +95,8 @@ def fit(keras, lrs, model, schedule, update, name=""):
     if "plateau" in name:
         plateau = lrs.Plateau(monitor="score", factor=0.5, patience=0, mode="min")
         callbacks.append(scripted_score(keras))  # before the scheduler: it reads the logs
-    cb = lrs.LearningRateScheduler(schedule, update=update, plateau=plateau)
+    extra = hyper_arguments(lrs) if name.endswith("+hyper") else {}
+    cb = lrs.LearningRateScheduler(schedule, update=update, plateau=plateau, **extra)
     history = model.fit(
         X, Y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
         callbacks=[*callbacks, cb],
@@ -111,6 +124,7 @@ def expected_applied(keras, lrs, update, name):
             out.append(np.float32(out[-1] * 0.5))
         return np.float32(out[1:])
     base, _, plateau = name.partition("+")
+    plateau = plateau == "plateau"
     schedule = schedules(lrs)[base]()
     values = np.float32(keras.ops.convert_to_numpy(schedule(np.arange(N_STEPS))))
     if plateau:

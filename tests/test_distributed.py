@@ -25,6 +25,8 @@ STEP_AND_EPOCH_CASES = (
     "step/table+plateau",
     "step/keras-closed-form+plateau",
     "epoch/f(epoch, lr)",
+    "step/keras_lrsched+hyper",
+    "epoch/f(epoch, lr)+hyper",
 )
 
 
