@@ -53,6 +53,11 @@ def reference(m, kind, lrs_, momentum=None, weight_decay=None, factors=(1.0, 1.0
                     continue
                 s1[...] = mom * s1 - a * g
                 p += mom * s1 - a * g if nesterov else s1
+            elif kind == "rmsprop":  # rho 0.9, its momentum in s1
+                s2[...] = 0.9 * s2 + 0.1 * g * g
+                increment = a * g / np.sqrt(s2 + epsilon)
+                s1[...] = mom * s1 + increment
+                p -= s1
             else:  # adam
                 b1 = 0.9 if mom is None else mom
                 t = k + 1
@@ -86,6 +91,16 @@ def test_sgd_with_a_scheduled_momentum_follows_keras_rule(update, nesterov):
     last = per_update(MOMENTUM, update)[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH]
     np.testing.assert_allclose(logged, last, rtol=1e-6)
     assert m.optimizer.momentum == 0.9  # its own float again, the one its step bakes in
+
+
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_rmsprop_with_a_scheduled_momentum_follows_keras_rule(update):
+    m = model(opt=keras.optimizers.RMSprop(0.01, momentum=0.5))
+    expected = reference(m, "rmsprop", per_update(LR, update) / 5, per_update(MOMENTUM, update))
+    cb = lrs.LearningRateScheduler(LR.table(STEPS) / 5, update=update, momentum=MOMENTUM)
+    fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected, rtol=1e-4)
+    assert m.optimizer.momentum == 0.5
 
 
 @pytest.mark.parametrize("kind", ["sgd", "adamw"])

@@ -139,31 +139,32 @@ _NONZERO_CLASSES = {}
 
 
 def compares_nonzero(variable):
-    """Make `variable` answer ``!= 0`` (and ``== 0``) with a Python bool, as a nonzero float.
+    """Make `variable` compare with a Python 0 as a positive float does, with a Python bool.
 
-    SGD and RMSprop test ``if self.momentum != 0`` in Python inside ``update_step`` (to use the
-    momentum slots they built for a momentum != 0); on a variable that is a tensor, which JAX's
-    and TensorFlow's tracing cannot branch on. Every other use of the variable reads its value.
-    A momentum scheduled to 0 at some step is still right there: ``m = 0 * m - lr * g``.
+    SGD tests ``if self.momentum != 0`` and RMSprop ``if self.momentum > 0`` in Python inside
+    ``update_step`` (to use the momentum slots they built for a nonzero momentum); on a variable
+    that is a tensor, which JAX's and TensorFlow's tracing cannot branch on. Every other use of
+    the variable reads its value. A momentum scheduled to 0 at some step is still right there:
+    ``m = 0 * m - lr * g``.
     """
     base = type(variable)
     cls = _NONZERO_CLASSES.get(base)
     if cls is None:
+        answers = {"__ne__": True, "__eq__": False, "__gt__": True, "__ge__": True,
+                   "__lt__": False, "__le__": False}
 
-        def _is_zero(other):
-            return isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0
+        def comparison(name, answer):
+            def compare(self, other):
+                if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
+                    return answer
+                return getattr(base, name)(self, other)
 
-        def __ne__(self, other):
-            return True if _is_zero(other) else base.__ne__(self, other)
+            compare.__name__ = name
+            return compare
 
-        def __eq__(self, other):
-            return False if _is_zero(other) else base.__eq__(self, other)
-
-        cls = type(
-            f"NonZero{base.__name__}",
-            (base,),
-            {"__ne__": __ne__, "__eq__": __eq__, "__hash__": base.__hash__},
-        )
+        namespace = {name: comparison(name, answer) for name, answer in answers.items()}
+        namespace["__hash__"] = base.__hash__
+        cls = type(f"NonZero{base.__name__}", (base,), namespace)
         _NONZERO_CLASSES[base] = cls
     variable.__class__ = cls
     return variable
