@@ -42,6 +42,7 @@ fi
 "$MIN_PY" -m pip install -q "${MIN_PINS[@]}" || exit 1
 "$MIN_PY" -m pip install -q -e ".[test]" "${MIN_PINS[@]}" || exit 1
 MIN_TESTS=(tests/test_callback_lifecycle.py tests/test_callback.py tests/test_callback_resume.py
+           tests/test_callback_hyper.py
            tests/test_callback_save.py tests/test_plateau.py)
 for backend in jax torch; do
     run "keras 3.8, backend $backend" env KERAS_BACKEND="$backend" "$MIN_PY" -m pytest -q \
