@@ -41,9 +41,10 @@ class Advice:
         length = source.total_steps()
         if length is None or last_step <= length:
             return
+        name = source.name.replace("The ", "the ", 1)  # mid-sentence: "the table"
         self._warn(
             "end",
-            f"This fit runs to optimizer step {last_step}, but {source.name} is built for "
+            f"This fit runs to optimizer step {last_step}, but {name} is built for "
             f"{length} steps: from step {length} on it holds its last value (torch's OneCycleLR "
             "raises there). Build the schedule for the whole run, e.g. with "
             "steps=epochs * steps_per_epoch.",
