@@ -49,10 +49,10 @@ def _headless():
 def default_steps(schedule):
     """How many steps show a schedule whole: its own length where it has one, else 1000.
 
-    A schedule built for a number of steps (Table, OneCycle, Cosine, Polynomial, Linear,
-    WarmupStableDecay, and Warmup or Join ending in one): that many, + 1 where its last value
-    comes at that step; Cyclic: two cycles; CosineRestarts: three cycles; step-like decays: a
-    little past the last drop.
+    A schedule built for a number of steps (Table, OneCycle and OneCycleMomentum, Cosine,
+    Polynomial, Linear, WarmupStableDecay, and Warmup or Join ending in one): that many, + 1
+    where its last value comes at that step; Cyclic and CyclicMomentum: two cycles;
+    CosineRestarts: three cycles; step-like decays: a little past the last drop.
     """
     from . import schedules as s
     from .schedules._base import total_steps
@@ -60,13 +60,15 @@ def default_steps(schedule):
 
     length = total_steps(schedule)
     if length is not None:
-        # OneCycle and a Table reach their last value at length - 1; the others at length.
-        return length if isinstance(schedule, (Table, s.OneCycle)) else length + 1
+        # OneCycle(Momentum) and a Table reach their last value at length - 1; the others at
+        # length.
+        at_last = (Table, s.OneCycle, s.OneCycleMomentum)
+        return length if isinstance(schedule, at_last) else length + 1
     if isinstance(schedule, s.Warmup):
         return schedule.warmup_steps + default_steps(schedule.after)
     if isinstance(schedule, s.Join):
         return ([0] + schedule.boundaries)[-1] + default_steps(schedule.schedules[-1])
-    if isinstance(schedule, s.Cyclic):
+    if isinstance(schedule, (s.Cyclic, s.CyclicMomentum)):
         return 2 * (schedule.step_size_up + schedule.step_size_down)
     if isinstance(schedule, s.CosineRestarts):
         t = schedule.t_mul
@@ -175,8 +177,15 @@ def envelope(x, y, max_points=_MAX_POINTS):
     return np.concatenate([np.repeat(starts, 2), rest]), np.concatenate([pairs.ravel(), y[whole:]])
 
 
-def plot(obj, steps=None, ax=None, **kwargs):
-    """Plot the learning rate of `obj` and return the matplotlib Axes.
+def value_name(obj):
+    """What `obj`'s values are: "learning rate", or "momentum" for a momentum schedule."""
+    if isinstance(obj, _LRSchedule):
+        return getattr(obj, "_value_name", "learning rate")
+    return "learning rate"
+
+
+def plot(obj, steps=None, ax=None, *, ylabel=None, **kwargs):
+    """Plot the learning rate of `obj` (or a momentum schedule's momentum); return the Axes.
 
     Args:
         obj: what to plot:
@@ -193,11 +202,13 @@ def plot(obj, steps=None, ax=None, **kwargs):
             else 1000. Long series (over 200,000 points) are drawn as a min/max envelope, so a
             1e8-step table plots in a second and keeps its spikes.
         ax: the Axes to draw on; by default a new figure.
+        ylabel: the label of the y axis; by default "learning rate", or "momentum" for a
+            momentum schedule (``OneCycle(...).cycle_momentum()``, ``CyclicMomentum``).
         **kwargs: passed to ``Axes.plot`` (``label``, ``color``, ...).
 
     Returns:
-        The matplotlib Axes, with the x axis labelled "step" or "epoch" and the y axis "learning
-        rate".
+        The matplotlib Axes, with the x axis labelled "step" or "epoch" and the y axis
+        `ylabel`.
 
     Raises:
         ImportError: when matplotlib is not installed (the message says how to install it).
@@ -210,5 +221,5 @@ def plot(obj, steps=None, ax=None, **kwargs):
     kwargs.setdefault("label", label)
     ax.plot(x, y, **kwargs)
     ax.set_xlabel(x_label)
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel(value_name(obj) if ylabel is None else ylabel)
     return ax

@@ -45,9 +45,17 @@ SIGNATURES = {
         "(initial, *, peak, step_size_up, step_size_down=None, mode='triangular', "
         "gamma=1.0)"
     ),
+    "cyclic_momentum": (
+        "(base=0.8, *, max=0.9, step_size_up, step_size_down=None, mode='triangular', "
+        "gamma=1.0)"
+    ),
     "one_cycle": (
         "(peak, *, steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3, "
         "anneal='cos', div_factor=25.0, final_div_factor=10000.0, three_phase=False)"
+    ),
+    "one_cycle_momentum": (
+        "(base=0.85, *, max=0.95, steps=None, epochs=None, steps_per_epoch=None, "
+        "pct_start=0.3, anneal='cos', three_phase=False)"
     ),
     "inverse_sqrt": "(peak, *, warmup_steps, timescale=None)",
     "warmup_stable_decay": (
@@ -320,7 +328,7 @@ class _Builder:
         args = [self.value(a) for a in node.args]
         kwargs = {kw.arg: self.value(kw.value) for kw in node.keywords}
         if len(node.args) > 1:  # every schedule takes one positional argument (docs/api.md)
-            first = SIGNATURES[name][1:].split(",")[0].rstrip(")")
+            first = SIGNATURES[name][1:].split(",")[0].split("=")[0].rstrip(")")
             raise ValueError(
                 f"In `{self.quote(node)}`: only the first argument, `{first}`, may be "
                 f"positional; name the others. `{name}` takes {SIGNATURES[name]}"
@@ -459,7 +467,8 @@ def get(spec):
 
     The names are in ``keras_lrsched.spec.SCHEDULE_NAMES``: constant, time_decay, step_decay,
     multi_step_decay, exponential_decay, piecewise, polynomial, linear, cosine, cosine_restarts,
-    cyclic, one_cycle, inverse_sqrt, warmup_stable_decay, warmup, join, table.
+    cyclic, cyclic_momentum, one_cycle, one_cycle_momentum, inverse_sqrt, warmup_stable_decay,
+    warmup, join, table.
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.get("warmup(cosine(1e-3, steps=900), warmup_steps=100)")

@@ -41,20 +41,27 @@ def fill_cyclic(out, start, low, high, up, down, mode, log_gamma):
                     x = ratio(step_float(pos, j), fup, inv_up) if rising else (float(total - pos) - float(j)) * inv_down
                     run[j] = low + height * x * math.exp(float(s + j) * log_gamma)
             elif mode == EXP_RANGE:
-                # exp((s + j) log_gamma) = exp((s + j0) log_gamma) exp((j - j0) log_gamma): libm
-                # once per chunk (math.exp would keep the loop scalar), a polynomial inside it.
-                for j0 in range(0, run.shape[0], chunk):
-                    part = run[j0 : j0 + chunk]
-                    scale = height * math.exp(float(s + j0) * log_gamma)
+                # exp(t log_gamma) = exp(a log_gamma) exp((t - a) log_gamma) with the anchor a the
+                # step t rounded down to a multiple of `chunk`: libm once per chunk (math.exp
+                # would keep the loop scalar), a polynomial inside it. Anchored on the step, not
+                # on where the table starts, so that table(n, start=k) is table(n + k)[k:] bit
+                # for bit in float64 too (CyclicMomentum, max - (max - base) x scale, can cancel
+                # down to values where a float64 ulp of `max` shows in float32).
+                j0 = 0
+                while j0 < run.shape[0]:
+                    off = (s + j0) % chunk
+                    part = run[j0 : j0 + (chunk - off)]
+                    scale = height * math.exp(float(s + j0 - off) * log_gamma)
                     p0 = pos + j0
                     if rising:
                         for j in range(part.shape[0]):
                             x = ratio(step_float(p0, j), fup, inv_up)
-                            part[j] = low + scale * exp_small(step_float(0, j) * log_gamma) * x
+                            part[j] = low + scale * exp_small(step_float(off, j) * log_gamma) * x
                     else:
                         for j in range(part.shape[0]):
                             x = (float(total - p0) - step_float(0, j)) * inv_down
-                            part[j] = low + scale * exp_small(step_float(0, j) * log_gamma) * x
+                            part[j] = low + scale * exp_small(step_float(off, j) * log_gamma) * x
+                    j0 += part.shape[0]
             elif rising:
                 for j in range(run.shape[0]):
                     run[j] = low + height * ratio(step_float(pos, j), fup, inv_up)

@@ -127,6 +127,20 @@ EXAMPLES = {
     "OneCycle-linear-3phase": lambda lrs: lrs.OneCycle(
         0.5, steps=61, pct_start=0.25, anneal="linear", three_phase=True
     ),
+    # the momentum torch cycles against the lr (cycle_momentum=True)
+    "CyclicMomentum-triangular": lambda lrs: lrs.Cyclic(
+        0.1, peak=1.0, step_size_up=4, step_size_down=7
+    ).cycle_momentum(),
+    "CyclicMomentum-triangular2": lambda lrs: lrs.CyclicMomentum(
+        0.0, max=0.99, step_size_up=5, mode="triangular2"
+    ),
+    "CyclicMomentum-exp_range": lambda lrs: lrs.CyclicMomentum(
+        0.8, max=0.9, step_size_up=3, step_size_down=6, mode="exp_range", gamma=0.98
+    ),
+    "OneCycleMomentum-cos": lambda lrs: lrs.OneCycle(1.0, steps=57).cycle_momentum(),
+    "OneCycleMomentum-linear-3phase": lambda lrs: lrs.OneCycleMomentum(
+        0.8, max=0.95, steps=61, pct_start=0.25, anneal="linear", three_phase=True
+    ),
     "InverseSqrt": lambda lrs: lrs.InverseSqrt(0.01, warmup_steps=16),
     "WSD-cosine": lambda lrs: lrs.WarmupStableDecay(
         1.0, warmup_steps=5, stable_steps=10, decay_steps=20, end=0.1

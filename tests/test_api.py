@@ -69,16 +69,30 @@ def test_no_retired_names_and_every_argument_documented(cls):
 
 def test_every_class_with_a_paper_names_it():
     for cls in (lrs.Cosine, lrs.CosineRestarts, lrs.Cyclic, lrs.OneCycle, lrs.InverseSqrt,
-                lrs.WarmupStableDecay, lrs.Warmup):
+                lrs.WarmupStableDecay, lrs.Warmup, lrs.CyclicMomentum, lrs.OneCycleMomentum):
         assert "References:" in inspect.getdoc(cls), cls.__name__
 
 
 def test_the_first_argument_is_the_lr_in_every_family():
     first = {c.__name__: parameters(c)[0].name for c in SCHEDULES}
-    lr_first = {k: v for k, v in first.items() if k not in ("Warmup", "Join", "Piecewise", "Table")}
+    others = ("Warmup", "Join", "Piecewise", "Table", "CyclicMomentum", "OneCycleMomentum")
+    lr_first = {k: v for k, v in first.items() if k not in others}
     assert set(lr_first.values()) <= {"initial", "peak"}, lr_first
     assert first["Warmup"] == "after" and first["Join"] == "schedules"
     assert first["Piecewise"] == first["Table"] == "values"
+    # a momentum schedule's first is its bottom, torch's base_momentum, then `max`
+    assert first["CyclicMomentum"] == first["OneCycleMomentum"] == "base"
+    for cls in (lrs.CyclicMomentum, lrs.OneCycleMomentum):
+        assert parameters(cls)[1].name == "max"
+
+
+def test_cycle_momentum_takes_its_arguments_by_keyword_only():
+    for method in (lrs.OneCycle.cycle_momentum, lrs.Cyclic.cycle_momentum):
+        params = list(inspect.signature(method).parameters.values())[1:]
+        assert [p.name for p in params] == ["base", "max"]
+        assert all(p.kind is p.KEYWORD_ONLY for p in params)
+    with pytest.raises(TypeError):
+        lrs.OneCycle(0.1, steps=100).cycle_momentum(0.85, 0.95)
 
 
 # ------------------------------------------------------------------------ zero-length phases

@@ -111,6 +111,33 @@ CASES = [
     # -- the order of two learning rates: Cyclic's peak is its top
     ("cyclic-peak-below-initial", lambda: lrs.Cyclic(1.0, peak=0.5, step_size_up=4), ValueError,
      "peak", "0.5"),
+    # -- a momentum schedule's base and max (torch's base_momentum, max_momentum): finite, >= 0
+    # and base <= max; Cyclic's own order (peak >= initial) is not theirs
+    ("cyclicmomentum-base-above-max",
+     lambda: lrs.Cyclic(0.0, peak=1.0, step_size_up=4).cycle_momentum(base=0.95, max=0.85),
+     ValueError, "base", "base=0.95, max=0.85"),
+    ("onecyclemomentum-base-above-max", lambda: lrs.OneCycleMomentum(0.9, max=0.8, steps=100),
+     ValueError, "base", "base=0.9, max=0.8"),
+    ("cyclicmomentum-base-negative",
+     lambda: lrs.CyclicMomentum(-0.1, max=0.9, step_size_up=4), ValueError, "base", "base=-0.1"),
+    ("onecyclemomentum-max-negative",
+     lambda: lrs.OneCycle(0.1, steps=100).cycle_momentum(base=0.0, max=-0.5), ValueError, "max",
+     "max=-0.5"),
+    ("cyclicmomentum-max-nan", lambda: lrs.CyclicMomentum(0.8, max=NAN, step_size_up=4),
+     ValueError, "max", "max=nan"),
+    ("onecyclemomentum-base-nan", lambda: lrs.OneCycleMomentum(NAN, steps=100), ValueError,
+     "base", "base=nan"),
+    ("onecyclemomentum-max-inf", lambda: lrs.OneCycleMomentum(0.85, max=INF, steps=100),
+     ValueError, "max", "max=inf"),
+    ("onecyclemomentum-base-string", lambda: lrs.OneCycleMomentum("0.85", steps=100), TypeError,
+     "base", "'0.85'"),
+    ("onecyclemomentum-steps-missing", lambda: lrs.OneCycleMomentum(0.85), ValueError, "steps",
+     "steps=None"),
+    ("onecyclemomentum-phase-without-steps",
+     lambda: lrs.OneCycleMomentum(0.85, steps=2, pct_start=0.1), ValueError, "pct_start",
+     "pct_start=0.1"),
+    ("cyclicmomentum-step_size_up-zero", lambda: lrs.CyclicMomentum(0.8, step_size_up=0),
+     ValueError, "step_size_up", "step_size_up=0"),
     # -- factors, rates, powers and multipliers
     ("exp-decay_rate-zero", lambda: lrs.ExponentialDecay(0.1, decay_rate=0.0), ValueError,
      "decay_rate", "decay_rate=0"),
@@ -251,6 +278,7 @@ def test_the_cases_cover_every_family():
     assert hit >= {
         "cosine", "restarts", "step", "time", "exp", "poly", "linear", "cyclic", "onecycle",
         "invsqrt", "wsd", "warmup", "constant", "piecewise", "multistep", "join", "table",
+        "cyclicmomentum", "onecyclemomentum",
     }
 
 
@@ -337,9 +365,11 @@ def test_bad_precompute_is_refused(call, error, argument, shown):
         lambda: lrs.Table(np.array([0.3, 0.2], np.float32)),
         lambda: lrs.Polynomial(0.0, end=1.0, steps=10),
         lambda: lrs.Cyclic(0.5, peak=0.5, step_size_up=4),
+        lambda: lrs.CyclicMomentum(0.9, max=0.9, step_size_up=4),
+        lambda: lrs.OneCycleMomentum(0.0, max=0.0, steps=10),
     ],
     ids=["numpy-scalars", "numpy-bool", "whole-float-steps", "numpy-arrays", "float32-table",
-         "rising-polynomial", "flat-cyclic"],
+         "rising-polynomial", "flat-cyclic", "flat-momentum", "zero-momentum"],
 )
 def test_near_misses_are_accepted(make):
     """The checks refuse the wrong kind of value, not every unusual spelling of a right one."""

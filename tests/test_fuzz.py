@@ -186,7 +186,8 @@ def cosine_restarts(draw, few_shapes=False):
 
 
 @st.composite
-def cyclic(draw):
+def cyclic(draw, momentum=False):
+    """A Cyclic lr, or with `momentum` the momentum it cycles (falling where the lr rises)."""
     initial, peak = sorted((draw(lr), draw(lr)))  # a peak below `initial` is refused
     up = draw(st.integers(1, 40))
     down = draw(st.one_of(st.none(), st.integers(1, 40)))
@@ -195,6 +196,10 @@ def cyclic(draw):
     s = lrs.Cyclic(initial, peak=peak, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma)
     total = up + (up if down is None else down)
     rises = sign(peak - initial)
+    if momentum:
+        base, top = sorted((draw(lr), draw(lr)))
+        s, initial, peak = s.cycle_momentum(base=base, max=top), top, base
+        rises = sign(base - top)
 
     def direction(steps):
         pos = steps % total
@@ -205,7 +210,8 @@ def cyclic(draw):
 
 
 @st.composite
-def one_cycle(draw):
+def one_cycle(draw, momentum=False):
+    """A OneCycle lr, or with `momentum` the momentum it cycles (falling where the lr rises)."""
     peak = draw(positive_lr)
     total = draw(st.integers(4, 200))
     three = draw(st.booleans())
@@ -234,6 +240,10 @@ def one_cycle(draw):
     else:
         ends = [pct * total - 1, total - 1]
         values = [initial, peak, final]
+    if momentum:
+        base, top = sorted((draw(lr), draw(lr)))
+        s = s.cycle_momentum(base=base, max=top)
+        values = [top, base, top, top] if three else [top, base, top]
     thresholds = np.floor(ends[:-1]).astype(np.int64)
 
     def direction(steps):
@@ -385,7 +395,9 @@ FAMILIES = {
     "Cosine": cosine(),
     "CosineRestarts": cosine_restarts(),
     "Cyclic": cyclic(),
+    "CyclicMomentum": cyclic(momentum=True),
     "OneCycle": one_cycle(),
+    "OneCycleMomentum": one_cycle(momentum=True),
     "InverseSqrt": inverse_sqrt(),
     "WarmupStableDecay": warmup_stable_decay(),
     "Table": table(),

@@ -159,8 +159,10 @@ def test_multistep_and_piecewise_huge_milestones():
     check(piecewise, milestones, lambda s: values[bisect.bisect_right(milestones, s)])
 
 
-def one_cycle_reference(max_lr, total, pct, anneal, three_phase, div=25.0, final_div=1e4):
-    """torch's OneCycleLR in exact arithmetic (phase ends are real steps)."""
+def one_cycle_reference(max_lr, total, pct, anneal, three_phase, div=25.0, final_div=1e4,
+                        momentum=None):
+    """torch's OneCycleLR in exact arithmetic (phase ends are real steps); with `momentum`
+    (base_momentum, max_momentum), the momentum it cycles instead of the lr."""
     initial = Fraction(max_lr) / decimal(div)
     final = initial / decimal(final_div)
     p, t = decimal(pct), Fraction(total)
@@ -170,6 +172,9 @@ def one_cycle_reference(max_lr, total, pct, anneal, three_phase, div=25.0, final
     else:
         ends = [p * t - 1, t - 1]
         lrs_ = [(initial, max_lr), (max_lr, final)]
+    if momentum is not None:
+        base, top = momentum
+        lrs_ = [(top, base), (base, top), (top, top)][: len(ends)]
     starts = [Fraction(0)] + ends[:-1]
 
     def reference(step):
@@ -200,6 +205,10 @@ def test_one_cycle_phases_near_2e9(total, pct, anneal, three_phase):
     schedule = lrs.OneCycle(1.0, steps=total, pct_start=pct, anneal=anneal, three_phase=three_phase)
     reference, boundaries = one_cycle_reference(1.0, total, pct, anneal, three_phase)
     check(schedule, boundaries, reference, extra=(0, 1, total - 2))
+    # and the momentum it cycles, on the same phases
+    reference, _ = one_cycle_reference(1.0, total, pct, anneal, three_phase, momentum=(0.5, 1.0))
+    check(schedule.cycle_momentum(base=0.5, max=1.0), boundaries, reference,
+          extra=(0, 1, total - 2))
 
 
 @pytest.mark.parametrize(
@@ -218,16 +227,18 @@ def test_cyclic_turns_below_2_31(mode, up, down, gamma):
         low, peak=high, step_size_up=up, step_size_down=down, mode=mode, gamma=gamma
     )
 
-    def reference(s):
+    def wave(s, start, turn):
         c, pos = divmod(s, total)
         x = pos / up if pos <= up else (total - pos) / down
         scale = {"triangular": 1.0, "triangular2": 0.5**c, "exp_range": gamma**s}[mode]
-        return low + (high - low) * x * scale
+        return start + (turn - start) * x * scale
 
     count = LAST // total  # the last cycle that starts below 2**31
     starts = [c * total for c in sorted({0, 1, 2, count - 2, count - 1, count}) if c >= 0]
     boundaries = [b for c in starts for b in (c, c + up) if b <= LAST]
-    check(schedule, boundaries, reference)
+    check(schedule, boundaries, lambda s: wave(s, low, high))
+    # and the momentum it cycles: from max down to base where the lr rises
+    check(schedule.cycle_momentum(base=0.5, max=1.0), boundaries, lambda s: wave(s, 1.0, 0.5))
 
 
 def test_warmup_stable_decay_and_inverse_sqrt_near_2e9():
@@ -304,10 +315,13 @@ def _beyond_int32_schedules():
         lrs.MultiStepDecay(1.0, milestones=[10, HORIZON, HORIZON], factor=[0.5, 0.2, 0.3]),
         lrs.Cosine(1.0, steps=HORIZON, end=0.1, exponent=0.5, num_cycles=1.5),
         lrs.Warmup(lrs.Cosine(1.0, steps=HORIZON), warmup_steps=0),
+        # the momentum schedules
+        lrs.OneCycle(1.0, steps=HORIZON, three_phase=True).cycle_momentum(),
+        lrs.Cyclic(0.0, peak=1.0, step_size_up=HORIZON).cycle_momentum(),
     ]
 
 
-@pytest.mark.parametrize("index", range(20))
+@pytest.mark.parametrize("index", range(22))
 def test_step_counts_beyond_int32(index):
     schedule = _beyond_int32_schedules()[index]
     if backend_name() == "jax":

@@ -30,15 +30,26 @@ def case(name):
 # torch.optim.lr_scheduler: step the real scheduler and read the lr the optimizer would use.
 
 
-def torch_lrs(make_scheduler, lr, n):
-    """The lr torch's optimizer uses for updates 0 .. n-1 under `make_scheduler(module, opt)`."""
+def torch_lrs(make_scheduler, lr, n, optimizer="SGD", read="lr"):
+    """The lr torch's optimizer uses for updates 0 .. n-1 under `make_scheduler(module, opt)`.
+
+    `read="momentum"`: the momentum instead, where torch's ``cycle_momentum`` puts it: SGD's
+    ``momentum``, or ``betas[0]`` of `optimizer="Adam"`.
+    """
     torch = pytest.importorskip("torch")
     param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=lr)
+    if optimizer == "SGD":
+        optimizer = torch.optim.SGD([param], lr=lr, momentum=0.9)
+    else:
+        optimizer = getattr(torch.optim, optimizer)([param], lr=lr)
     scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer)
+    group = optimizer.param_groups[0]
     values = []
     for k in range(n):
-        values.append(optimizer.param_groups[0]["lr"])
+        if read == "momentum":
+            values.append(group["betas"][0] if "betas" in group else group["momentum"])
+        else:
+            values.append(group[read])
         if k < n - 1:  # OneCycleLR raises when stepped past total_steps
             optimizer.step()
             scheduler.step()

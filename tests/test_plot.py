@@ -51,6 +51,24 @@ def test_steps_argument_and_default_lengths():
     assert default_steps(keras.optimizers.schedules.CosineDecay(0.1, 10)) == 1000
 
 
+def test_a_momentum_schedule_is_drawn_as_momentum_over_its_own_length():
+    lr = lrs.OneCycle(0.1, steps=300)
+    ax = lrs.plot(lr.cycle_momentum())
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "momentum"
+    assert ax.lines[0].get_label() == "OneCycleMomentum"
+    x, y = line_data(ax)
+    assert x.tolist() == list(range(300))  # as the lr: its last value comes at step 299
+    np.testing.assert_allclose(y, lr.cycle_momentum().table(300), rtol=1e-6)
+    assert y[0] == pytest.approx(0.95) and y.min() == pytest.approx(0.85)
+    assert y[-1] == pytest.approx(0.95)
+    cyclic = lrs.Cyclic(0.1, peak=1.0, step_size_up=4, step_size_down=6).cycle_momentum()
+    assert default_steps(cyclic) == 20  # two cycles, as the lr's
+    assert lrs.plot(cyclic).get_ylabel() == "momentum"
+    # the caller's label wins, for a momentum and for an lr
+    assert lrs.plot(cyclic, ylabel="beta_1").get_ylabel() == "beta_1"
+    assert lrs.plot(lrs.Cosine(0.1, steps=10), ylabel="lr").get_ylabel() == "lr"
+
+
 def test_keras_schedule():
     k = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     _, y = line_data(lrs.plot(k, steps=21))

@@ -16,6 +16,8 @@ PUBLIC = [
     "Constant", "TimeDecay", "StepDecay", "MultiStepDecay", "ExponentialDecay", "Piecewise",
     "Polynomial", "Linear", "Cosine", "CosineRestarts", "Cyclic", "OneCycle", "InverseSqrt",
     "WarmupStableDecay", "Warmup", "Join", "Table",
+    # and the momentum schedules of torch's cycle_momentum
+    "CyclicMomentum", "OneCycleMomentum",
 ]
 COMPOSITES = (lrs.Warmup, lrs.Join)
 STEPS = np.arange(0, 128)
@@ -88,8 +90,13 @@ def nested_schedule():
 
 @pytest.mark.parametrize(
     "make",
-    [nested_schedule, lambda: lrs.Table(lrs.precompute(lrs.OneCycle(0.1, steps=40), 40))],
-    ids=["Warmup-Join-nested", "Table"],
+    [
+        nested_schedule,
+        lambda: lrs.Table(lrs.precompute(lrs.OneCycle(0.1, steps=40), 40)),
+        # a momentum schedule is a LearningRateSchedule too (small values: here it is the lr)
+        lambda: lrs.OneCycle(0.1, steps=40, three_phase=True).cycle_momentum(base=0.01, max=0.05),
+    ],
+    ids=["Warmup-Join-nested", "Table", "OneCycleMomentum"],
 )
 def test_model_saves_and_loads_without_custom_objects(tmp_path, make):
     schedule = make()

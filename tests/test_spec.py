@@ -52,6 +52,13 @@ def test_a_second_positional_argument_is_refused_with_the_signature():
         lrs.get("cosine(1e-3, 900)")
 
 
+def test_a_momentum_spec_names_its_first_argument_without_its_default():
+    s = lrs.get("one_cycle_momentum(0.8, steps=100, three_phase=True)")
+    assert isinstance(s, lrs.OneCycleMomentum) and (s.base, s.max, s.steps) == (0.8, 0.95, 100)
+    with pytest.raises(ValueError, match=r"only the first argument, `base`, may be positional"):
+        lrs.get("cyclic_momentum(0.8, 0.9, step_size_up=4)")
+
+
 def test_nested_spec():
     s = lrs.get("warmup(cosine(1e-3, steps=900), warmup_steps=100)")
     assert isinstance(s, lrs.Warmup) and isinstance(s.after, lrs.Cosine)

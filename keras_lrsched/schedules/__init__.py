@@ -3,7 +3,7 @@
 from ._base import Schedule
 from .compose import Join, Warmup
 from .cosine import Cosine, CosineRestarts
-from .cyclic import Cyclic, OneCycle
+from .cyclic import Cyclic, CyclicMomentum, OneCycle, OneCycleMomentum
 from .decay import (
     Constant,
     ExponentialDecay,
@@ -29,7 +29,9 @@ __all__ = [
     "Cosine",
     "CosineRestarts",
     "Cyclic",
+    "CyclicMomentum",
     "OneCycle",
+    "OneCycleMomentum",
     "InverseSqrt",
     "WarmupStableDecay",
     "Warmup",

@@ -191,6 +191,9 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     # 0.1 still load.
     _renamed = {}
 
+    # What the values are, for labels (`plot`'s y axis): "momentum" for the momentum schedules.
+    _value_name = "learning rate"
+
     @classmethod
     def _current_names(cls, config):
         return {cls._renamed.get(k, k): v for k, v in config.items()}

@@ -225,14 +225,28 @@ def test_fill_cosine_restarts(start, dtype, period, t_mul):
 @on_both
 @parametrize("mode", [0, 1, 2], ids=["triangular", "triangular2", "exp_range"])
 @parametrize("up, down", [(3, 5), (4000, 9000)])
-def test_fill_cyclic(start, dtype, mode, up, down):
+@parametrize("low, high", [(0.01, 1.0), (0.95, 0.85)], ids=["lr", "momentum"])
+def test_fill_cyclic(start, dtype, mode, up, down, low, high):
+    # The momentum of CyclicMomentum is the same wave going down: `high` below `low`.
     gamma = 0.99999
-    out = run(K["cyclic"].fill_cyclic, start, dtype, 0.01, 1.0, up, down, mode, math.log(gamma))
+    out = run(K["cyclic"].fill_cyclic, start, dtype, low, high, up, down, mode, math.log(gamma))
     s = steps_from(start)
     c, pos = np.divmod(s, up + down)
     x = np.where(pos <= up, pos / up, (up + down - pos) / down)
     scale = [np.ones_like(x), 0.5**c, gamma**s][mode]
-    check(out, 0.01 + 0.99 * x * scale)
+    check(out, low + (high - low) * x * scale)
+
+
+@parametrize("gamma", [0.9999, 1.0 - 1e-16], ids=["chunks-of-5000", "chunks-of-a-block"])
+def test_fill_cyclic_exp_range_from_any_start_is_a_slice_bit_for_bit(gamma):
+    # exp_range computes exp once per chunk of steps; the chunks are anchored on the step, not on
+    # where the table starts, so a float64 table from step k is the longer one's [k:] exactly
+    # (a momentum falling to 0 cancels down to where its last float64 bit shows in float32).
+    params = (5.0, 0.0, 1, 1, 2, math.log(gamma))
+    full = run(K["cyclic"].fill_cyclic, 0, np.float64, *params, n=N + 30_000)
+    for k in (1, 777, BLOCK - 3, 12_345, 30_000):
+        part = run(K["cyclic"].fill_cyclic, k, np.float64, *params)
+        np.testing.assert_array_equal(part, full[k : k + N], err_msg=f"from step {k}")
 
 
 def one_cycle_phases(total, pct, three_phase, max_lr=1.0, div=25.0, final_div=1e4):
