@@ -2,7 +2,7 @@
 
     keras-lrsched table SPEC --steps N -o FILE.npy   # precompute an lr table
     keras-lrsched plot SPEC [--steps N] -o FILE.png  # draw a schedule
-    keras-lrsched demo [--schedule SPEC] [--update epoch|step] [--epochs E]
+    keras-lrsched demo [--schedule SPEC] [--update epoch|step] [--epochs E] [--cycle-momentum]
 
 SPEC is a spec string such as ``"one_cycle(0.1, steps=1000)"`` (see ``keras_lrsched.get``) or,
 for ``plot``, a ``.npy`` table written by ``table``. ``--help`` exits with status 0. A user error
@@ -96,6 +96,7 @@ def _demo(args):
         epochs=args.epochs,
         output=args.output,
         batch_size=args.batch_size,
+        cycle_momentum=args.cycle_momentum,
     )
 
 
@@ -155,6 +156,11 @@ def build_parser():
     p.add_argument("--update", choices=["epoch", "step"], default="step")
     p.add_argument("--epochs", type=_count, default=15)
     p.add_argument("--batch-size", type=_count, default=32)
+    p.add_argument(
+        "--cycle-momentum", action="store_true",
+        help="cycle SGD's momentum against the lr, as torch's OneCycleLR and fastai's "
+        "fit_one_cycle do (a one_cycle or cyclic schedule)",
+    )
     p.add_argument("-o", "--output", default="keras_lrsched_demo.png", help="the PNG to write")
     p.set_defaults(run=_demo)
     return parser

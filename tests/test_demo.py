@@ -92,3 +92,27 @@ def test_the_default_schedule_fits_short_runs_per_epoch(epochs):
     assert values[0] == pytest.approx(demo.MAX_LR / 25, rel=1e-6)  # torch's div_factor
     if s.steps >= 3:  # it rises, then falls to its end
         assert values[0] < values.max() and values[-1] < values[0]
+
+
+@pytest.mark.parametrize("update", ["step", "epoch"])
+def test_cycle_momentum_cycles_sgds_momentum_against_the_lr(update, tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    argv = ["demo", "--update", update, "--epochs", "3", "--cycle-momentum", "-o", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "momentum: OneCycleMomentum(" in printed
+    epoch_lines = [line for line in printed.splitlines() if line.startswith("epoch ")]
+    moms = [float(line.split("momentum ")[1].split()[0]) for line in epoch_lines]
+    # The lr of the epoch's last update: "lr a -> b" in step mode, "lr a" in epoch mode.
+    lrs_ = [float(line.split("lr ")[1].split()[2 if update == "step" else 0]) for line in epoch_lines]
+    # Inverse to the lr: the lowest momentum where the lr is highest.
+    assert moms.index(min(moms)) == lrs_.index(max(lrs_))
+    assert all(0.85 <= m <= 0.95 for m in moms)
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cycle_momentum_needs_a_cycle(capsys):
+    argv = ["demo", "--epochs", "1", "--cycle-momentum", "--schedule", "cosine(0.1, steps=10)"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "`cycle_momentum` needs a OneCycle or Cyclic schedule" in err
