@@ -309,26 +309,47 @@ def test_resumed_runs_continue_the_uninterrupted_one(update, tmp_path):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+class _CtrlC(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 1:
+            raise KeyboardInterrupt
+
+
+def _raising_momentum(index):
+    if index in (1, STEPS_PER_EPOCH + 1):  # the second epoch, or the second epoch's 2nd step
+        raise ZeroDivisionError("in the user's momentum")
+    return 0.9
+
+
+@pytest.mark.parametrize("fault", ["other-callback", "ctrl-c", "own-schedule"])
 @pytest.mark.parametrize("update", ["epoch", "step"])
-def test_a_fit_that_raises_leaves_the_optimizer_as_it_was(update):
+def test_a_fit_that_raises_leaves_the_optimizer_as_it_was(update, fault):
     from callback_helpers import Interrupt
 
     m = _adamw()
     opt = m.optimizer
     fit(m, epochs=1)
     n = len(opt.variables)
+    cb = _all_scheduled(update)
+    extra, error = [Interrupt(1)], RuntimeError
+    if fault == "ctrl-c":
+        extra, error = [_CtrlC()], KeyboardInterrupt
+    elif fault == "own-schedule":
+        extra, error = [], ZeroDivisionError
+        cb = lrs.LearningRateScheduler(LR, update=update, momentum=_raising_momentum,
+                                       lr_multipliers={"bias": 0.5})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
-        with pytest.raises(RuntimeError, match="interrupted"):
-            fit(m, [_all_scheduled(update), Interrupt(1)], epochs=EPOCHS)
+        with pytest.raises(error):
+            fit(m, [cb, *extra], epochs=EPOCHS)
+    if fault == "own-schedule":  # our own hook raised: it put everything back first
+        _untouched(m, n)
+    assert isinstance(opt.get_config()["beta_1"], float)
     # The next fit without the callback: keras' own step, the optimizer's own floats.
     before = weights(m)
     fit(m, epochs=1)
     assert (opt.beta_1, opt.beta_2, opt.weight_decay) == (0.9, 0.999, 0.01)
-    assert len(opt.variables) == n
-    for name in ("_backend_update_step", "_apply_weight_decay", "_backend_apply_gradients",
-                 "_get_current_learning_rate"):
-        assert name not in vars(opt)
+    _untouched(m, n)
     assert all(not np.array_equal(a, b) for a, b in zip(before, weights(m)))
 
 
