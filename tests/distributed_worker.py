@@ -66,12 +66,13 @@ def cases(lrs):
 
 
 def hyper_arguments(lrs):
-    """A scheduled momentum and weight decay, and the biases at half the lr: their variables
-    are made in the strategy's scope, and assigned in the step (step mode) or per epoch."""
+    """A scheduled momentum and weight decay, and two lr multipliers: their variables are made
+    in the strategy's scope, and assigned in the step (step mode) or per epoch. The decay of
+    each group reads the lr scaled by its factor, in every replica at once."""
     return {
         "momentum": lrs.Linear(0.95, end=0.5, steps=N_STEPS),
-        "weight_decay": lrs.Linear(0.0, end=0.05, steps=N_STEPS),
-        "lr_multipliers": {"bias": 0.5},
+        "weight_decay": lrs.Linear(0.1, end=0.5, steps=N_STEPS),
+        "lr_multipliers": {"kernel": 0.25, "bias": 0.5},
     }
 
 

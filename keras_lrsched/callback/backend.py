@@ -2,6 +2,8 @@
 the lr getters that run inside the train step, where variables are made, and the JAX trainer's
 state."""
 
+import copyreg
+
 import keras
 import numpy as np
 from keras import ops
@@ -55,6 +57,34 @@ def untrack(optimizer, variable):
         untrack_variable(variable)
     else:  # pragma: no cover - a keras without the helper
         optimizer._variables[:] = [v for v in optimizer._variables if v is not variable]
+
+
+def compile_train_function(model):
+    """``model.make_train_function(force=True)`` with the callback's hooks in place, traced
+    anew.
+
+    Keras' JAX trainer jits the bound ``model.train_step``, and JAX keeps one trace cache per
+    function: a step rebuilt with the same state structure would reuse the trace made without
+    the hooks, or with another binding's (other lr multipliers). A new function object gets a
+    trace of its own. TensorFlow makes a new tf.function at every rebuild; torch runs eagerly.
+    """
+    if keras.backend.backend() != "jax":
+        type(model).make_train_function(model, force=True)
+        return
+    own = vars(model).get("train_step")
+    bound = model.train_step
+
+    def train_step(*args, **kwargs):
+        return bound(*args, **kwargs)
+
+    object.__setattr__(model, "train_step", train_step)
+    try:
+        type(model).make_train_function(model, force=True)
+    finally:
+        if own is None:
+            vars(model).pop("train_step", None)
+        else:
+            object.__setattr__(model, "train_step", own)
 
 
 def sync_jax_state(model):
@@ -138,6 +168,16 @@ def as_stored(variable, value):
 _NONZERO_CLASSES = {}
 
 
+def _reduce_as(base):
+    """Pickle as a plain `base` variable: the class made below is not importable by name."""
+
+    def __reduce_ex__(self, protocol):
+        state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
+        return copyreg._reconstructor, (base, object, None), state
+
+    return __reduce_ex__
+
+
 def compares_nonzero(variable):
     """Make `variable` compare with a Python 0 as a positive float does, with a Python bool.
 
@@ -164,6 +204,7 @@ def compares_nonzero(variable):
 
         namespace = {name: comparison(name, answer) for name, answer in answers.items()}
         namespace["__hash__"] = base.__hash__
+        namespace["__reduce_ex__"] = _reduce_as(base)
         cls = type(f"NonZero{base.__name__}", (base,), namespace)
         _NONZERO_CLASSES[base] = cls
     variable.__class__ = cls

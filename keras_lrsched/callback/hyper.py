@@ -102,6 +102,15 @@ class Hyper:
             )
         if value is None and attr == "weight_decay":
             return attr  # keras skips the decay only while it is None
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            if attr == "weight_decay":  # AdamW(weight_decay=0): keras multiplies, never tests
+                return attr
+            raise TypeError(
+                f"Argument `{self.arg}` cannot be scheduled: `{attr}` holds an integer "
+                f"({attr}={value!r}), which {name} may read in Python when the step is traced "
+                f"(a count of steps). If it is a float hyperparameter, build the optimizer with "
+                f"a float: {name}({attr}={float(value)!r})."
+            )
         if value is _MISSING or not _is_number(value):
             known = ", ".join(float_hyperparameters(optimizer))
             raise ValueError(
@@ -125,6 +134,7 @@ _MISSING = object()
 def _is_number(value):
     return (
         isinstance(value, numbers.Real)
+        and not isinstance(value, (int, np.integer))
         and not isinstance(value, (bool, np.bool_))
         and math.isfinite(float(value))
     )

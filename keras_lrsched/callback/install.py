@@ -37,6 +37,7 @@ from . import backend, hyper
 from .multipliers import Multipliers
 
 INSTALL_ATTR = "_keras_lrsched_install"
+_MISSING = object()
 _BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
 _SAVERS = ("save_own_variables", "load_own_variables", "get_config")
 
@@ -88,6 +89,7 @@ class Group:
         self.window = self.start = self.scale = self.epoch_lr = None
         self.getter = None
         self.slots = []  # hyper.Slot: the hyperparameters scheduled on this optimizer
+        self.multipliers = None  # multipliers.Multipliers, with lr_multipliers
         self.reset()
 
     def reset(self):
@@ -116,7 +118,7 @@ class Group:
 class Binding:
     """What one callback installs on one compiled model's optimizer(s), kept across fits."""
 
-    def __init__(self, callback, model, optimizer, size):
+    def __init__(self, callback, model, optimizer, size, factors=None):
         self.callback, self.model, self.optimizer = callback, model, optimizer
         self.step_mode = callback.update == "step"
         self.size = size  # the window's entries: the steps it serves, plus one
@@ -131,6 +133,8 @@ class Binding:
             pairs = hyper.check_distinct(callback._hypers, g.leaf)
             suffix = "" if len(self.groups) == 1 else f"_{g.entry.name}"
             g.slots = [hyper.Slot(h, attr, f"{h.key}{suffix}") for h, attr in pairs]
+            g.multipliers = None if factors is None else Multipliers(factors[0], g.leaf)
+        self.factors = None if factors is None else factors[1]  # per trainable variable
         self.counts = [len(opt.variables) for opt in all_optimizers(optimizer)]
         self.variables = []  # (optimizer, variable): made at the first install
         self.compiled = None  # the train function traced with the hooks in place
@@ -143,10 +147,11 @@ class Binding:
         self.patched = []  # (object, attribute name): instance attributes this install set
         self._made = False
 
-    def matches(self, model, optimizer, size):
+    def matches(self, model, optimizer, size, factors=None):
         """Whether this binding can be installed again for a fit of `model` (no retrace)."""
         return (
             model is self.model
+            and (None if factors is None else factors[1]) == self.factors
             and getattr(model, "optimizer", None) is optimizer is self.optimizer
             and size == self.size
             and (_compile_token(model), self.callback.plateau is None) == self.token
@@ -164,21 +169,23 @@ class Binding:
         else:
             for opt, var in self.variables:
                 backend.track(opt, var)
-        rules = self.callback._lr_multipliers
         for g in self.groups:
             if g.getter is not None:
                 g.leaf._get_current_learning_rate = g.getter
             if g.lr_var is not None and self.step_mode:
                 g.lr_known = backend.host_float(g.lr_var)
             hyper.put_on(g, self.step_mode, self._patch)
-            if rules is not None:
-                m = Multipliers(rules, g.leaf, self.model.trainable_variables)
+            m = g.multipliers
+            if m is not None:
+                g.leaf._get_current_learning_rate = m.lr_getter(g.getter or g.original_lr)
                 self._patch(g.leaf, "_backend_update_step", m.update_step)
                 self._patch(g.leaf, "_apply_weight_decay", m.weight_decay)
         if self.variables or self.step_mode:
             self._override_savers()
         backend.record_state_shardings(self.model)
-        if self.patched or any(g.getter is not None for g in self.groups):
+        # A step traced with the optimizer's floats (hyperparameters) or without the getter
+        # and wrappers is not this fit's.
+        if self.patched or any(g.getter is not None or g.slots for g in self.groups):
             model = self.model
             self.plain = model.train_function
             if self.compiled is None:
@@ -189,13 +196,14 @@ class Binding:
             model.make_train_function = _guard(self)
 
     def _patch(self, obj, name, wrap):
-        """Set ``obj.<name>`` to ``wrap(the class's own method, bound)`` for this install."""
-        self.patched.append((obj, name))
-        setattr(obj, name, wrap(getattr(type(obj), name).__get__(obj)))
+        """Set ``obj.<name>`` to ``wrap(what it is now)`` for this install; taking it off puts
+        back an attribute the instance had of its own."""
+        self.patched.append((obj, name, vars(obj).get(name, _MISSING)))
+        setattr(obj, name, wrap(getattr(obj, name)))
 
     def rebuild(self):
         model = self.model
-        type(model).make_train_function(model, force=True)
+        backend.compile_train_function(model)
         self.compiled = model.train_function
 
     def _make_variables(self):
@@ -276,8 +284,11 @@ class Binding:
                 if name in vars(opt):
                     delattr(opt, name)
         self.saver_overrides = []
-        for obj, name in self.patched:
-            vars(obj).pop(name, None)
+        for obj, name, previous in reversed(self.patched):
+            if previous is _MISSING:
+                vars(obj).pop(name, None)
+            else:
+                setattr(obj, name, previous)
         self.patched = []
         for g in self.groups:
             if "_get_current_learning_rate" in vars(g.leaf):

@@ -66,58 +66,86 @@ def factor_of(rules, variable):
     return 1.0
 
 
-class Multipliers:
-    """The wrappers put on one optimizer for a fit; `factors` maps id(variable) to its factor."""
+def factors(rules, variables):
+    """``(id(variable) -> factor, the factors in order)`` for this fit, or None without rules.
 
-    def __init__(self, rules, optimizer, variables):
-        self.rules, self.optimizer = rules, optimizer
-        self.factors = {id(v): factor_of(rules, v) for v in variables}
+    Computed, and checked, when each fit begins: a compiled step whose groups differ from a new
+    fit's (a function that now unfreezes a layer) is not reused."""
+    if rules is None:
+        return None
+    found = {id(v): factor_of(rules, v) for v in variables}
+    return found, tuple(found[id(v)] for v in variables)
+
+
+# Optimizer state that `_backend_update_step` advances once per call for all variables alike
+# (Nadam's running product of its momentum schedule): put back before each group after the
+# first, so that every group sees the value one call would.
+_SHARED_STEP_STATE = ("_u_product",)
+
+
+class Multipliers:
+    """The wrappers put on one optimizer for a fit, and what they share: each variable's
+    factor, and the factor the lr getter applies while a group's weight decay runs."""
+
+    def __init__(self, factors, optimizer):
+        self.factors, self.optimizer = factors, optimizer
+        # A Python float read when the getter runs: at trace time under JAX and TensorFlow, at
+        # every step under torch. TensorFlow's replicas run the decay in lock-step (a merge
+        # call per group), so they all set the same value before the one merge reads it.
+        self.decay_factor = 1.0
+        self._last = (None, None)  # the ids of the variables last grouped, and their groups
 
     def groups(self, variables):
         """[(factor, [indices])] in the order the factors first come, factor 0 left out."""
+        ids = tuple(id(v) for v in variables)
+        if ids == self._last[0]:  # torch runs this at every step
+            return self._last[1]
         found = {}
         for i, v in enumerate(variables):
             factor = self.factors.get(id(v))
-            if factor is None:  # a variable made trainable after the fit began
-                factor = self.factors[id(v)] = factor_of(self.rules, v)
+            if factor is None:  # a variable the fit's first step did not know: full lr
+                factor = 1.0
             found.setdefault(factor, []).append(i)
-        return [(f, idx) for f, idx in found.items() if f != 0.0]
+        result = [(f, idx) for f, idx in found.items() if f != 0.0]
+        self._last = (ids, result)
+        return result
+
+    def lr_getter(self, getter):
+        """The optimizer's lr getter, times the factor of the group whose decay is running."""
+
+        def current_learning_rate():
+            lr = getter()
+            factor = self.decay_factor
+            return lr if factor == 1.0 else ops.multiply(lr, factor)
+
+        return current_learning_rate
 
     def update_step(self, original):
+        opt = self.optimizer
+
         def _backend_update_step(grads, trainable_variables, learning_rate):
-            for factor, idx in self.groups(trainable_variables):
+            shared = [
+                (var, ops.copy(var.value))
+                for var in (getattr(opt, name, None) for name in _SHARED_STEP_STATE)
+                if isinstance(var, keras.Variable)
+            ]
+            for n, (factor, idx) in enumerate(self.groups(trainable_variables)):
+                for var, value in shared if n else ():
+                    var.assign(value)
                 lr = learning_rate if factor == 1.0 else ops.multiply(learning_rate, factor)
-                original(
-                    [grads[i] for i in idx], [trainable_variables[i] for i in idx], lr
-                )
+                original([grads[i] for i in idx], [trainable_variables[i] for i in idx], lr)
 
         return _backend_update_step
 
     def weight_decay(self, original):
-        opt = self.optimizer
-
         def _apply_weight_decay(variables):
-            if opt.weight_decay is None:
-                return
-            own = vars(opt).get("_get_current_learning_rate")
-            current = opt._get_current_learning_rate
+            # keras' decay reads the lr itself (self.learning_rate): scaled for the group.
             try:
                 for factor, idx in self.groups(variables):
-                    if factor == 1.0:
-                        lr = current
-                    else:
-
-                        def lr(factor=factor):
-                            return ops.multiply(current(), factor)
-
-                    # keras' decay reads the lr itself (self.learning_rate): scaled for the group.
-                    opt._get_current_learning_rate = lr
+                    self.decay_factor = factor
                     original([variables[i] for i in idx])
             finally:
-                if own is None:
-                    vars(opt).pop("_get_current_learning_rate", None)
-                else:
-                    opt._get_current_learning_rate = own
+                self.decay_factor = 1.0
 
         return _apply_weight_decay
 

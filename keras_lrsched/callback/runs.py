@@ -120,11 +120,14 @@ class Run:
             source.epoch_value(epoch, self._current_lr(i, g) if source.needs_lr else None)
             for i, g in enumerate(self.groups)
         ]
+        # Every value is computed, and checked, before anything is set: a bad one leaves the
+        # optimizer as the previous epoch left it.
+        slot_values = [[slot.source.epoch_value(epoch, None) for slot in g.slots] for g in self.groups]
         scale = self._scale()
         self.epoch_scale = scale
         # A recurrence is handed what others set, as with keras' callback: nothing is lost.
         overridden = not source.needs_lr or self.cb.plateau is not None
-        for i, (g, value) in enumerate(zip(self.groups, base)):
+        for i, (g, value, values) in enumerate(zip(self.groups, base, slot_values)):
             g.it0 = g.iterations_at_epoch_begin()
             lr = value * scale if self.cb.plateau is not None else value
             if g.lr_var is not None:
@@ -138,10 +141,9 @@ class Run:
             if source.needs_lr:
                 self.cb._state.last_lrs[i] = float(np.float32(value))
             self._say(epoch, g, lr)
-            for slot in g.slots:
-                value = slot.source.epoch_value(epoch, None)
-                slot.var.assign(value)
-                slot.applied = np.float32(value)
+            for slot, v in zip(g.slots, values):
+                slot.var.assign(v)
+                slot.applied = np.float32(v)
 
     def _epoch_begin_step_mode(self, epoch):
         scale = self._scale()

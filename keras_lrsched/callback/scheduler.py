@@ -195,8 +195,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
         # Only step mode's window has a size; it follows the fit's steps per epoch.
         size = window + 1 if self.update == "step" else 0
         binding = self._binding
-        if binding is None or not binding.matches(model, optimizer, size):
-            binding = self._binding = install.Binding(self, model, optimizer, size)
+        # Checked before anything is installed, as the hyperparameters are in Binding().
+        factors = multipliers.factors(self._lr_multipliers, model.trainable_variables)
+        if binding is None or not binding.matches(model, optimizer, size, factors):
+            binding = self._binding = install.Binding(self, model, optimizer, size, factors)
         self._run = binding.run = Run(self, binding, window, spe)
         binding.install()
 
