@@ -105,6 +105,31 @@ def test_rmsprop_with_a_scheduled_momentum_follows_keras_rule(update):
     assert m.optimizer.momentum == 0.5
 
 
+MOMENTUM_SOURCES = {
+    "schedule": lambda: MOMENTUM,
+    "spec": lambda: "linear(0.95, end=0.5, steps=12)",
+    "table": lambda: lrs.Table(MOMENTUM.table(STEPS)),
+    "array": lambda: MOMENTUM.table(STEPS).astype(np.float64),
+    "function": lambda: (lambda index: float(MOMENTUM.table(index + 1)[index])),
+    "keras-schedule": lambda: keras.optimizers.schedules.PolynomialDecay(
+        0.95, STEPS, end_learning_rate=0.5),  # computed in the step, in step mode
+}
+
+
+@pytest.mark.parametrize("source", list(MOMENTUM_SOURCES))
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_every_kind_of_source_schedules_the_momentum(update, source):
+    m = model(opt=keras.optimizers.SGD(0.05, momentum=0.9))
+    expected = reference(m, "sgd", [0.05] * STEPS, per_update(MOMENTUM, update))
+    cb = lrs.LearningRateScheduler([0.05], update=update, momentum=MOMENTUM_SOURCES[source]())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        history = fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected)
+    last = per_update(MOMENTUM, update)[STEPS_PER_EPOCH - 1 :: STEPS_PER_EPOCH]
+    np.testing.assert_allclose(history.history["momentum"], last, rtol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["sgd", "adamw"])
 @pytest.mark.parametrize("update", ["epoch", "step"])
 def test_a_scheduled_weight_decay_follows_keras_rule(update, kind):
