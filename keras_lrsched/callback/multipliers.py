@@ -168,10 +168,11 @@ def layer_decay(model, decay, *, layers=None):
 
     >>> import keras, keras_lrsched as lrs
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
-    ...                           keras.layers.Dense(2, name="b"), keras.layers.Dense(1, name="c")])
-    >>> {k: round(v, 4) for k, v in lrs.layer_decay(model, 0.5).items()}  # doctest: +NORMALIZE_WHITESPACE
-    {'^sequential/a/kernel$': 0.25, '^sequential/a/bias$': 0.25, '^sequential/b/kernel$': 0.5,
-     '^sequential/b/bias$': 0.5, '^sequential/c/kernel$': 1.0, '^sequential/c/bias$': 1.0}
+    ...                           keras.layers.Dense(2, name="b"), keras.layers.Dense(1, name="c")],
+    ...                          name="net")
+    >>> lrs.layer_decay(model, 0.5)  # doctest: +NORMALIZE_WHITESPACE
+    {'^net/a/kernel$': 0.25, '^net/a/bias$': 0.25, '^net/b/kernel$': 0.5, '^net/b/bias$': 0.5,
+     '^net/c/kernel$': 1.0, '^net/c/bias$': 1.0}
     """
     if isinstance(decay, bool) or not isinstance(decay, numbers.Real) or not 0 < decay <= 1:
         raise ValueError(f"Argument `decay` must be a number in (0, 1]. Received: decay={decay!r}")
