@@ -85,13 +85,15 @@ class Hyper:
         optimizer has no such float hyperparameter, or keras could not read it per step."""
         name = type(optimizer).__name__
         if self.key == "momentum":
-            attr = next((a for a in MOMENTUM_ATTRS if _is_number(getattr(optimizer, a, None))), None)
-            if attr is None:
+            found = [a for a in MOMENTUM_ATTRS if _is_number(getattr(optimizer, a, None))]
+            if not found:
+                known = ", ".join(float_hyperparameters(optimizer))
                 raise ValueError(
                     f"Argument `momentum` needs an optimizer with a momentum (SGD, RMSprop) or a "
                     f"beta_1 (Adam, AdamW, Adamax, Nadam, Lion, ...). Received: {name}, which has "
-                    f"neither; its float hyperparameters: {', '.join(float_hyperparameters(optimizer))}"
+                    f"neither; its float hyperparameters: {known}"
                 )
+            attr = found[0]
         else:
             attr = self.key
         value = getattr(optimizer, attr, _MISSING)

@@ -144,7 +144,7 @@ class Binding:
         self.run = None  # the current fit's bookkeeping (runs.Run)
         self.saver_overrides = []
         self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
-        self.patched = []  # (object, attribute name): instance attributes this install set
+        self.patched = []  # (object, name, its own attribute or _MISSING): what this install set
         self._made = False
 
     def matches(self, model, optimizer, size, factors=None):

@@ -122,7 +122,9 @@ class Run:
         ]
         # Every value is computed, and checked, before anything is set: a bad one leaves the
         # optimizer as the previous epoch left it.
-        slot_values = [[slot.source.epoch_value(epoch, None) for slot in g.slots] for g in self.groups]
+        slot_values = [
+            [slot.source.epoch_value(epoch, None) for slot in g.slots] for g in self.groups
+        ]
         scale = self._scale()
         self.epoch_scale = scale
         # A recurrence is handed what others set, as with keras' callback: nothing is lost.
