@@ -541,7 +541,7 @@ def report(res, args):
         f"cores, {info['date']}; code `{info['git']}`. Load average (1 min) before: "
         f"{info['load_before']:.2f}, after: {res['load_after']:.2f}.",
         "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + ".",
-        *([f"Run again later with --update: "
+        *([f"Backends run (again) with --update: "
            + ", ".join(f"{b} at {t}" for b, t in res["reruns"].items()) + "."]
           if res.get("reruns") else []),
         "",
@@ -669,8 +669,8 @@ def main():
     if args.update and os.path.exists(previous):
         with open(previous) as f:
             old = json.load(f)
-        # The other backends stay as they were, with the machine line of their run.
-        res["backends"], res["machine"] = old["backends"], old["machine"]
+        # The other backends stay as they were; the machine line is this run's.
+        res["backends"] = old["backends"]
         res["reruns"] = {**old.get("reruns", {}),
                          **{b: datetime.datetime.now().isoformat(timespec="seconds")
                             for b in args.backends}}
