@@ -26,21 +26,30 @@ weight decay is what ways 1-3 and 6 bake into the step; way 4 schedules it inste
   lr-epoch     LearningRateScheduler(OneCycle over epochs), update="epoch";
   +3-epoch     lr-epoch + momentum, weight_decay, beta_2 per epoch (host writes per epoch).
 
-Every way has its own model and callback, made and fitted once (trace, compile, the callback's
-first install) before timing; then in each round every way runs one fit, of `--epochs` epochs of
-`--steps` steps, on its own model with its own callback instance (a repeated fit reuses the
-compiled step), in a new random order every round. Reported, ms per step: the fit's wall time
-(perf_counter around model.fit, divided by its steps; it includes fit's own set-up and the
-callback's install per fit) and the time inside the epochs (from a stamp callback first in the
-list at epoch begin to one last in the list at epoch end: every epoch hook, no fit set-up);
-median over rounds. The ratios are medians of the per-round ratios to `lr` and to `none`, with
-the lowest and highest round. This machine's speed drifts up to 2x over seconds: read the
-ratios, not the milliseconds.
+Every way has its own model and callback, made and fitted twice (trace, compile, the callback's
+first install; the process's one-time costs) before timing; then in each round every way runs
+one fit, of `--epochs` epochs of `--steps` steps, on its own model with its own callback
+instance (a repeated fit reuses the compiled step), in a new random order every round.
+Reported, ms per step: the fit's wall time (perf_counter around model.fit, divided by its
+steps; it includes fit's own set-up and the callback's install per fit) and the time inside
+the epochs (from a stamp callback first in the list at epoch begin to one last in the list at
+epoch end: every epoch hook, no fit set-up); median over rounds. The ratios are medians of the
+per-round ratios to `lr` and to `none`, with the lowest and highest round. This machine's speed
+drifts up to 2x over seconds, so whole fits resolve only large differences. The callback's own
+hooks are timed too (perf_counter around each; per epoch, and the train begin/end per fit).
+
+Paired blocks (see paired_blocks): the step-mode ways' compiled steps called directly, in short
+blocks in rotation, each against the `lr` blocks around it: the in-step cost, to a few percent.
 
 Under torch (eager: the step runs the Python of the optimizer and of our wrapper at every
-step) the parts of one scheduled hyperparameter's cost are timed in isolation too (us per
-call): the window lookup, keras' Variable.assign against a plain torch copy_, and Adam's
-update with its betas as variables against floats.
+step), the optimizer's part of the step as installed, in rotation (see optimizer_blocks), and
+the parts in isolation (us per call): the window lookup, keras' Variable.assign against a plain
+torch copy_ and against a host float; AdamW's update called once per group of multipliers
+against once for all plus a `torch._foreach_lerp_` per scaled group.
+
+Torch's 2 intra-op threads stall when another process holds a core (a 5 ms step then takes
+50-300 ms): check `uptime`/`top` first. `--backends B --update` reruns one backend and keeps
+the others from OUT/hyper.json; `--report` writes hyper.md again from hyper.json.
 
 Writes bench/results/hyper.md and hyper.json (with --out DIR elsewhere).
 """
@@ -214,13 +223,14 @@ def paired_blocks(keras, setups, args, xb, yb):
 
     Whole fits of the ways follow each other over seconds, in which this machine's speed drifts;
     here a rotation (lr, none, +mom, ..., ldecay) takes a second or less. Each way's callback is
-    installed as fit installs it (its train-begin and epoch-begin hooks), then `model.train_function`
-    is called `block` times per block, as fit's loop calls it: under JAX with the state carried
-    from call to call (synced to the variables only at the end, as fit does), under TensorFlow
-    and torch with one batch per call. (`train_on_batch` would not do: it calls
-    `make_train_function()`, which takes the callback off, as a fit after an interrupted fit
-    must; and under JAX it syncs every variable to the host at every call.) Per way: the median
-    over rotations of its block time over the mean of the two `lr` blocks around it, and the
+    installed as fit installs it (its train-begin and epoch-begin hooks), then
+    `model.train_function` is called `block` times per block, as fit's loop calls it: under JAX
+    with the state carried from call to call (synced to the variables only at the end, as fit
+    does), under TensorFlow and torch with one batch per call. (`train_on_batch` would not do:
+    it calls `make_train_function()`, which takes the callback off, as a fit after an
+    interrupted fit must; and under JAX it syncs every variable to the host at every call.) Per
+    way: the median over rotations of its block time over the mean of the two `lr` blocks
+    around it, and the
     difference in microseconds per step.
     """
     backend = keras.backend.backend()
@@ -473,7 +483,8 @@ def torch_parts(keras, setups, args, calls=2000, repeats=7):
 def call_worker(backend, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", backend, "--steps",
            str(args.steps), "--epochs", str(args.epochs), "--rounds", str(args.rounds),
-           "--ways", *args.ways, "--block", str(args.block), "--rotations", str(args.rotations)] + (["--no-parts"] if args.no_parts else [])
+           "--ways", *args.ways, "--block", str(args.block), "--rotations",
+           str(args.rotations)] + (["--no-parts"] if args.no_parts else [])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -565,8 +576,9 @@ def report(res, args):
                      f"{r['load_after']:.2f} after; momentum: {r['momentum_schedule']})")
         lines.append("")
         pb = r.get("paired") or {}
-        lines.append("| way | ms/step (fit) | x lr | x none | us/step over lr | ms/step (in epochs) "
-                     "| x lr | x none | paired blocks: x lr [IQR] | paired: us/step over lr |")
+        lines.append("| way | ms/step (fit) | x lr | x none | us/step over lr "
+                     "| ms/step (in epochs) | x lr | x none | paired blocks: x lr [IQR] "
+                     "| paired: us/step over lr |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for w in args.ways:
             f, e = s["fit_step_s"][w], s["epoch_step_s"][w]
