@@ -359,10 +359,12 @@ def _construct(cls, name, args, kwargs, where):
     try:
         signature.bind(None, *args, **kwargs)
     except TypeError as err:
-        problem = str(err)
-        renamed = [f"`{k}` is now `{cls._renamed[k]}`" for k in kwargs if k in cls._renamed]
-        if renamed:  # a 0.1 name, such as `one_cycle(max_lr=0.1, total_steps=100)`
-            problem = f"{', '.join(renamed)} (renamed in keras_lrsched 0.2, docs/api.md)"
+        from .schedules._base import names_message
+
+        # Another library's name, or one of 0.1, such as `one_cycle(max_lr=0.1, total_steps=100)`.
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        hint = names_message(name, cls._argument_hints(), unknown)
+        problem = hint or str(err)
         raise ValueError(f"In `{where}`: {problem}. `{name}` takes {_signature(cls)}") from None
     try:
         return cls(*args, **kwargs)

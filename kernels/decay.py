@@ -90,7 +90,7 @@ def fill_exponential_decay(out, start, initial, log_rate, decay_steps, staircase
     # p = q + r / decay_steps is taken as exp(p0 log_rate) * exp(j log_rate / decay_steps) over a
     # chunk of steps j = 0, 1, ... from the chunk's first step p0, the chunk short enough that
     # |j log_rate / decay_steps| <= 1/2: libm's exp once per chunk, a polynomial inside it.
-    growing = log_rate > 0.0
+    growing = log_rate >= 0.0  # decay_rate >= 1: `end` is a ceiling, as in optax
     per_step = log_rate / decay_steps
     chunk = BLOCK if per_step == 0.0 else max(1, min(BLOCK, int(0.5 / abs(per_step))))
     n = out.shape[0]

@@ -243,13 +243,14 @@ def test_cyclic_peak_below_initial_is_refused():
 
 
 @pytest.mark.parametrize("build, hint", [
-    (lambda: lrs.OneCycle(max_lr=0.1, total_steps=100), "`max_lr` is now `peak`"),
-    (lambda: lrs.Cyclic(0.1, high=0.5, step_size_up=4), "`high` is now `peak`"),
-    (lambda: lrs.Warmup(lrs.Constant(0.1), steps=5), "`steps` is now `warmup_steps`"),
-    (lambda: lrs.Constant(value=0.1), "`value` is now `initial`"),
+    (lambda: lrs.Cyclic(0.1, high=0.5, step_size_up=4), "`high` (keras_lrsched 0.1): write `peak=`"),
+    (lambda: lrs.Warmup(lrs.Constant(0.1), steps=5),
+     "`steps` (keras_lrsched 0.1): write `warmup_steps=`"),
+    (lambda: lrs.Warmup(lrs.Constant(0.1), warmup_steps=5, start=0.1),
+     "`start` (keras_lrsched 0.1): write `initial=`"),
 ])
 def test_a_name_of_0_1_says_what_it_is_now(build, hint):
-    with pytest.raises(TypeError, match="keras_lrsched 0.1") as caught:
+    with pytest.raises(TypeError) as caught:
         build()
     assert hint in str(caught.value)
     # the signature users and tools read is still the class's own

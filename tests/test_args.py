@@ -392,3 +392,89 @@ def test_a_failed_constructor_leaves_nothing_half_built():
         lrs.OneCycle(0.1, steps=100, pct_start=1.5)
     good = lrs.OneCycle(0.1, steps=100, pct_start=0.25)
     assert math.isclose(float(good(24)), 0.1, rel_tol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Another library's name for an argument: a TypeError that says what to write instead.
+
+# A valid call of every class that knows other libraries' names, but for what is added to it.
+VALID = {
+    "Constant": lambda **kw: lrs.Constant(0.1, **kw),
+    "TimeDecay": lambda **kw: lrs.TimeDecay(0.1, decay_rate=0.5, **kw),
+    "StepDecay": lambda **kw: lrs.StepDecay(0.1, factor=0.5, step_size=3, **kw),
+    "MultiStepDecay": lambda **kw: lrs.MultiStepDecay(0.1, milestones=[3], factor=0.5, **kw),
+    "ExponentialDecay": lambda **kw: lrs.ExponentialDecay(0.1, decay_rate=0.5, **kw),
+    "Polynomial": lambda **kw: lrs.Polynomial(0.1, steps=10, **kw),
+    "Linear": lambda **kw: lrs.Linear(0.1, steps=10, **kw),
+    "Cosine": lambda **kw: lrs.Cosine(0.1, steps=10, **kw),
+    "CosineRestarts": lambda **kw: lrs.CosineRestarts(0.1, period=10, **kw),
+    "Cyclic": lambda **kw: lrs.Cyclic(0.1, peak=0.5, step_size_up=4, **kw),
+    "CyclicMomentum": lambda **kw: lrs.CyclicMomentum(0.8, step_size_up=4, **kw),
+    "OneCycle": lambda **kw: lrs.OneCycle(0.1, steps=10, **kw),
+    "OneCycleMomentum": lambda **kw: lrs.OneCycleMomentum(0.85, steps=10, **kw),
+    "InverseSqrt": lambda **kw: lrs.InverseSqrt(0.1, warmup_steps=5, **kw),
+    "WarmupStableDecay": lambda **kw: lrs.WarmupStableDecay(
+        0.1, warmup_steps=1, stable_steps=1, decay_steps=1, **kw
+    ),
+    "Warmup": lambda **kw: lrs.Warmup(C, warmup_steps=3, **kw),
+    "Join": lambda **kw: lrs.Join([C, C], boundaries=[3], **kw),
+    "Tanh": lambda **kw: lrs.Tanh(0.1, steps=10, **kw),
+    "Cycles": lambda **kw: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_limit=2, **kw),
+    "Noise": lambda **kw: lrs.Noise(C, **kw),
+}
+
+
+def _hinted_names():
+    found = []
+    for name in lrs.__all__:
+        cls = getattr(lrs, name)
+        if isinstance(cls, type) and issubclass(cls, lrs.Schedule) and cls._argument_hints():
+            found += [(name, k, *v) for k, v in cls._argument_hints().items()]
+    return found
+
+
+@pytest.mark.parametrize("cls, name, write, where", _hinted_names(),
+                         ids=[f"{c}-{n}" for c, n, *_ in _hinted_names()])
+def test_every_foreign_name_says_what_to_write(cls, name, write, where):
+    assert cls in VALID, f"{cls} knows other libraries' names: add a valid call of it to VALID"
+    VALID[cls]()  # the call is valid without the foreign name
+    with pytest.raises(TypeError) as caught:
+        VALID[cls](**{name: 1})
+    message = str(caught.value)
+    code = f"{write}=" if write.isidentifier() else write
+    assert message.startswith(f"{cls}() has no argument `{name}` ({where}): write `{code}`"), message
+    assert "keras_lrsched 0.1" not in message or where == "keras_lrsched 0.1", message
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: lrs.Cosine(0.1, T_max=100, eta_min=0),
+     "Cosine() has no argument `T_max` (torch's CosineAnnealingLR): write `steps=`; "
+     "`eta_min` (torch's CosineAnnealingLR): write `end=`"),
+    (lambda: lrs.Warmup(C, num_warmup_steps=10),
+     "Warmup() has no argument `num_warmup_steps` (Hugging Face): write `warmup_steps=`"),
+    (lambda: lrs.OneCycle(0.1, steps=10).cycle_momentum(base_momentum=0.8),
+     "cycle_momentum() has no argument `base_momentum` (torch's OneCycleLR and CyclicLR): "
+     "write `base=`"),
+    (lambda: lrs.Cyclic(0.1, peak=0.5, step_size_up=4).cycle_momentum(max_momentum=0.9),
+     "cycle_momentum() has no argument `max_momentum` (torch's OneCycleLR and CyclicLR): "
+     "write `max=`"),
+    (lambda: lrs.Cosine(0.1, decay_steps=100, alpha=0.1),
+     "Cosine() has no argument `decay_steps` (keras' CosineDecay, optax's cosine_decay_schedule):"
+     " write `steps=`; `alpha` (keras' CosineDecay, optax's cosine_decay_schedule): "
+     "write `end=alpha * initial`"),
+    # torch's names, said to be torch's (they were also keras_lrsched 0.1's)
+    (lambda: lrs.OneCycle(max_lr=0.1, total_steps=100),
+     "OneCycle() has no argument `max_lr` (torch's OneCycleLR): write `peak=`; "
+     "`total_steps` (torch's OneCycleLR): write `steps=`"),
+    (lambda: lrs.MultiStepDecay(0.1, milestones=[3], factor=0.5, decay_t=[10]),
+     "write `milestones=[t - 1 for t in decay_t]`"),
+])
+def test_the_issues_foreign_names(build, message):
+    with pytest.raises(TypeError) as caught:
+        build()
+    assert message in str(caught.value)
+
+
+def test_an_unknown_name_is_pythons_own_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        lrs.Cosine(0.1, steps=10, bogus=1)

@@ -33,6 +33,9 @@ CASES = {
         Case(80, a=0.1, n=4, r=0.7, t0=10, z=True, e=0.03),
         Case(80, a=0.01, n=3, r=1.1, t0=5, z=False, e=0.05),  # growing, to a ceiling
         Case(80, a=0.1, n=7, r=0.9, t0=3, z=False, e=None),
+        # decay_rate=1: optax clips with `minimum` (end_value is a ceiling): 0.1 at every count
+        Case(20, a=1.0, n=2, r=1.0, t0=3, z=False, e=0.1),
+        Case(20, a=1.0, n=2, r=1.0, t0=3, z=True, e=0.1),
     ],
     "cosine_decay_schedule": [
         Case(60, a=0.1, T=40, al=0.2, x=1.0),

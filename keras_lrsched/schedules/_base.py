@@ -134,21 +134,19 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
-        if init is None or not cls._renamed:
-            return
+        if init is not None and cls._argument_hints():
+            cls.__init__ = hint_names(cls._argument_hints, cls.__name__)(init)
 
-        @functools.wraps(init)
-        def __init__(self, *args, **kwargs):
-            old = [k for k in kwargs if k in cls._renamed and k not in _parameters(init)]
-            if old:  # a name of 0.1, as torch users write it: OneCycle(max_lr=..., ...)
-                now = ", ".join(f"`{k}` is now `{cls._renamed[k]}`" for k in old)
-                raise TypeError(
-                    f"{cls.__name__}() got an argument of keras_lrsched 0.1: {now} "
-                    "(docs/api.md)"
-                )
-            init(self, *args, **kwargs)
+    # The names other libraries give this class's arguments (torch, Hugging Face, optax, keras,
+    # timm, fastai), as {name: (what to write here, where the name comes from)}; build it with
+    # `peer_names`. A call with one of them is a TypeError that says what to write instead.
+    _peer_names = {}
 
-        cls.__init__ = __init__
+    @classmethod
+    def _argument_hints(cls):
+        """`_peer_names` and the names of keras_lrsched 0.1 (`_renamed`), one mapping."""
+        old = {k: (v, "keras_lrsched 0.1") for k, v in cls._renamed.items()}
+        return {**old, **cls._peer_names}
 
     def __call__(self, step):
         return self._compute(as_steps(step))
@@ -212,6 +210,54 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
 
 def _parameters(fn):
     return fn.__code__.co_varnames[: fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
+
+
+def peer_names(**by_source):
+    """`Schedule._peer_names` from ``{where: {their name: what to write here}}``.
+
+    A name of several sources with the same answer names them all. What to write is an
+    argument name (shown as ``name=``) or a piece of code, shown as it is.
+    """
+    merged = {}
+    for where, names in by_source.items():
+        for name, write in names.items():
+            if name in merged and merged[name][0] == write:
+                merged[name] = (write, f"{merged[name][1]}, {where}")
+            else:
+                merged[name] = (write, where)
+    return merged
+
+
+def names_message(owner, hints, names):
+    """What `owner` says of the keyword `names` found in `hints`; None when there are none."""
+    found = [k for k in names if k in hints]
+    if not found:
+        return None
+    parts = []
+    for k in found:
+        write, where = hints[k]
+        code = f"{write}=" if write.isidentifier() else write
+        parts.append(f"`{k}` ({where}): write `{code}`")
+    return f"{owner}() has no argument {'; '.join(parts)}"
+
+
+def hint_names(hints, owner):
+    """Decorate `fn` so that a keyword that `fn` lacks and `hints()` knows (another library's
+    name for one of its arguments) raises a TypeError saying what to write instead."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            own = _parameters(fn)
+            unknown = [k for k in kwargs if k not in own]
+            message = unknown and names_message(owner, hints(), unknown)
+            if message:
+                raise TypeError(message)
+            return fn(*args, **kwargs)
+
+        return checked
+
+    return wrap
 
 
 def total_steps(schedule):

@@ -7,7 +7,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, imax, int_const, to_float, total_steps
+from ._base import FLOAT, Schedule, imax, int_const, peer_names, to_float, total_steps
 from ._host import HostSchedule
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -84,6 +84,12 @@ class Warmup(Schedule):
     """
 
     _renamed = {"steps": "warmup_steps", "start": "initial"}
+    _peer_names = peer_names(**{
+        "Hugging Face": {"num_warmup_steps": "warmup_steps"},
+        "optax's warmup_*_schedule": {"init_value": "initial"},
+        "timm": {"warmup_t": "warmup_steps", "warmup_lr_init": "initial"},
+        "keras' CosineDecay": {"warmup_target": "after=Cosine(warmup_target, ...)"},
+    })
 
     def __init__(self, after, *, warmup_steps, initial=0.0):
         self.after = _check_schedule("after", _deserialize(after) if isinstance(after, dict) else after)
@@ -148,6 +154,10 @@ class Join(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 5, 10, 15, 20)]
     [0.0, 0.5, 1.0, 0.5, 0.0]
     """
+
+    _peer_names = peer_names(**{
+        "torch's SequentialLR": {"milestones": "boundaries", "schedulers": "schedules"},
+    })
 
     def __init__(self, schedules, *, boundaries):
         if not isinstance(schedules, (list, tuple)) or not schedules:

@@ -8,7 +8,16 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import Schedule, cos_anneal, imin, int_const, int_dtype, power, to_float
+from ._base import (
+    Schedule,
+    cos_anneal,
+    imin,
+    int_const,
+    int_dtype,
+    peer_names,
+    power,
+    to_float,
+)
 
 # Cycle starts are tabulated up to here (the largest step a float64 holds exactly).
 _LAST_STEP = 2**53
@@ -46,6 +55,29 @@ class Cosine(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 50, 100, 1000)]
     [1.0, 0.55, 0.1, 0.1]
     """
+
+    _peer_names = peer_names(**{
+        "torch's CosineAnnealingLR": {"T_max": "steps", "eta_min": "end"},
+        "keras' CosineDecay": {
+            "initial_learning_rate": "initial", "decay_steps": "steps",
+            "alpha": "end=alpha * initial", "warmup_target": "Warmup(Cosine(warmup_target, ...))",
+        },
+        "optax's cosine_decay_schedule": {
+            "init_value": "initial", "decay_steps": "steps", "alpha": "end=alpha * initial",
+        },
+        "Hugging Face's get_cosine_schedule_with_warmup": {
+            "num_training_steps": "steps=num_training_steps - num_warmup_steps",
+        },
+        "Hugging Face's get_cosine_with_min_lr_schedule_with_warmup": {
+            "min_lr": "end", "min_lr_rate": "end=min_lr_rate * initial",
+        },
+        "timm's CosineLRScheduler": {"t_initial": "steps", "lr_min": "end"},
+    })
+    # A warmup is a schedule of its own, whatever the library calls its length.
+    _peer_names.update(
+        {k: ("Warmup(Cosine(...), warmup_steps=...)", "a warmup of keras, optax, Hugging Face or timm")
+         for k in ("warmup_steps", "num_warmup_steps", "warmup_t")}
+    )
 
     def __init__(self, initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5):
         self.initial = _checks.learning_rate("initial", initial)
@@ -170,6 +202,14 @@ class CosineRestarts(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 5, 10, 20, 30)]
     [1.0, 0.5, 1.0, 0.5, 1.0]
     """
+
+    _peer_names = peer_names(**{
+        "torch's CosineAnnealingWarmRestarts": {"T_0": "period", "T_mult": "t_mul", "eta_min": "end"},
+        "keras' CosineDecayRestarts": {
+            "initial_learning_rate": "initial", "first_decay_steps": "period",
+            "alpha": "end=alpha * initial",
+        },
+    })
 
     def __init__(self, initial, *, period, t_mul=1.0, m_mul=1.0, end=0.0):
         self.initial = _checks.learning_rate("initial", initial)

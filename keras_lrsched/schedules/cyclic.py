@@ -8,9 +8,25 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, const_minus, cos_anneal, imin, int_const, offset, to_float
+from ._base import (
+    FLOAT,
+    Schedule,
+    const_minus,
+    cos_anneal,
+    hint_names,
+    imin,
+    int_const,
+    offset,
+    peer_names,
+    to_float,
+)
 
 _CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
+# torch's names of the momentum range, in the momentum classes and in `cycle_momentum()`.
+_MOMENTUM_NAMES = peer_names(**{
+    "torch's OneCycleLR and CyclicLR": {"base_momentum": "base", "max_momentum": "max"},
+})
+_CYCLE_MOMENTUM = "LearningRateScheduler(lr, momentum=lr.cycle_momentum(base=..., max=...))"
 _ANNEALS = ("cos", "linear")
 
 
@@ -101,6 +117,13 @@ class Cyclic(_Wave):
     """
 
     _renamed = {"low": "initial", "high": "peak"}
+    _peer_names = peer_names(**{
+        "torch's CyclicLR": {
+            "base_lr": "initial", "max_lr": "peak", "scale_mode": "a function of the step",
+            "scale_fn": "a function of the step (docs/migrating.md, cyclic_scaled)",
+            **dict.fromkeys(["cycle_momentum", *_MOMENTUM_NAMES], _CYCLE_MOMENTUM),
+        },
+    })
 
     def __init__(
         self, initial, *, peak, step_size_up, step_size_down=None, mode="triangular", gamma=1.0
@@ -117,6 +140,7 @@ class Cyclic(_Wave):
     def _ends(self):
         return self.initial, self.peak
 
+    @hint_names(lambda: _MOMENTUM_NAMES, "cycle_momentum")
     def cycle_momentum(self, *, base=0.8, max=0.9):  # noqa: A002 - torch's name, max_momentum
         """The momentum torch's ``CyclicLR(cycle_momentum=True)`` cycles against this lr.
 
@@ -180,6 +204,7 @@ class CyclicMomentum(_Wave):
     """
 
     _value_name = "momentum"
+    _peer_names = _MOMENTUM_NAMES
 
     def __init__(
         self,
@@ -307,6 +332,13 @@ class OneCycle(_Phases):
     """
 
     _renamed = {"max_lr": "peak", "total_steps": "steps"}
+    _peer_names = peer_names(**{
+        "torch's OneCycleLR": {
+            "max_lr": "peak", "total_steps": "steps", "anneal_strategy": "anneal",
+            **dict.fromkeys(["cycle_momentum", *_MOMENTUM_NAMES], _CYCLE_MOMENTUM),
+        },
+        "optax's cosine_onecycle_schedule": {"peak_value": "peak", "transition_steps": "steps"},
+    })
 
     def __init__(
         self,
@@ -333,6 +365,7 @@ class OneCycle(_Phases):
             values = [(initial, self.peak), (self.peak, final)]
         self._phases = self._build_phases(values)
 
+    @hint_names(lambda: _MOMENTUM_NAMES, "cycle_momentum")
     def cycle_momentum(self, *, base=0.85, max=0.95):  # noqa: A002 - torch's name, max_momentum
         """The momentum torch's ``OneCycleLR(cycle_momentum=True)`` cycles against this lr.
 
@@ -404,6 +437,7 @@ class OneCycleMomentum(_Phases):
     """
 
     _value_name = "momentum"
+    _peer_names = _MOMENTUM_NAMES
 
     def __init__(
         self,

@@ -8,7 +8,18 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, const_minus, imax, imin, int_const, int_dtype, power, to_float
+from ._base import (
+    FLOAT,
+    Schedule,
+    const_minus,
+    imax,
+    imin,
+    int_const,
+    int_dtype,
+    peer_names,
+    power,
+    to_float,
+)
 
 
 def _split(steps, period):
@@ -48,6 +59,7 @@ class Constant(Schedule):
     """
 
     _renamed = {"value": "initial"}
+    _peer_names = peer_names(**{"optax's constant_schedule": {"value": "initial"}})
 
     def __init__(self, initial):
         self.initial = _checks.learning_rate("initial", initial)
@@ -79,6 +91,8 @@ class TimeDecay(Schedule):
     >>> round(float(lrs.TimeDecay(0.1, decay_rate=1.0, decay_steps=10)(10)), 6)
     0.05
     """
+
+    _peer_names = peer_names(**{"keras' InverseTimeDecay": {"initial_learning_rate": "initial"}})
 
     def __init__(self, initial, *, decay_rate, decay_steps=1, staircase=False):
         self.initial = _checks.learning_rate("initial", initial)
@@ -123,6 +137,11 @@ class StepDecay(Schedule):
     [1.0, 0.5, 0.25]
     """
 
+    _peer_names = peer_names(**{
+        "torch's StepLR": {"gamma": "factor"},
+        "timm's StepLRScheduler": {"decay_t": "step_size", "decay_rate": "factor"},
+    })
+
     def __init__(self, initial, *, factor, step_size):
         self.initial = _checks.learning_rate("initial", initial)
         self.factor = _checks.learning_rate("factor", factor)
@@ -163,6 +182,18 @@ class MultiStepDecay(Schedule):
     >>> [round(float(s(k)), 6) for k in (2, 3, 5)]
     [1.0, 0.5, 0.05]
     """
+
+    _peer_names = peer_names(**{
+        "torch's MultiStepLR": {"gamma": "factor"},
+        "optax's piecewise_constant_schedule": {
+            "init_value": "initial",
+            "boundaries_and_scales": "milestones=list(d), factor=list(d.values())",
+        },
+        "timm's MultiStepLRScheduler": {
+            "decay_t": "milestones=[t - 1 for t in decay_t]",
+            "decay_rate": "factor",
+        },
+    })
 
     def __init__(self, initial, *, milestones, factor):
         self.initial = _checks.learning_rate("initial", initial)
@@ -259,7 +290,7 @@ class ExponentialDecay(Schedule):
         decay_steps: the steps of one unit of decay (a whole number > 0; optax's
             ``transition_steps``).
         staircase: decay in whole units of ``decay_steps``.
-        end: optional floor (or ceiling, when ``decay_rate > 1``) of the lr (>= 0).
+        end: optional floor (or ceiling, when ``decay_rate >= 1``) of the lr (>= 0).
         transition_begin: the steps to hold ``initial`` before the decay starts (>= 0).
 
     >>> import keras_lrsched as lrs
@@ -269,6 +300,14 @@ class ExponentialDecay(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 5, 25)]
     [1.0, 1.0, 0.25]
     """
+
+    _peer_names = peer_names(**{
+        "keras' ExponentialDecay": {"initial_learning_rate": "initial"},
+        "optax's exponential_decay": {
+            "init_value": "initial", "transition_steps": "decay_steps", "end_value": "end",
+        },
+        "torch's ExponentialLR": {"gamma": "decay_rate"},
+    })
 
     def __init__(
         self, initial, *, decay_rate, decay_steps=1, staircase=False, end=None, transition_begin=0
@@ -286,7 +325,7 @@ class ExponentialDecay(Schedule):
         p = _progress(steps, self.decay_steps, self.staircase)
         lr = self.initial * ops.exp(p * math.log(self.decay_rate))
         if self.end is not None:
-            lr = ops.minimum(lr, self.end) if self.decay_rate > 1 else ops.maximum(lr, self.end)
+            lr = ops.minimum(lr, self.end) if self.decay_rate >= 1 else ops.maximum(lr, self.end)
         return lr
 
     def _fill(self, out, start):
@@ -336,6 +375,21 @@ class Polynomial(Schedule):
     [1.0, 0.25, 0.0, 0.0]
     """
 
+    _peer_names = peer_names(**{
+        "keras' PolynomialDecay": {
+            "initial_learning_rate": "initial", "decay_steps": "steps",
+            "end_learning_rate": "end",
+        },
+        "optax's polynomial_schedule": {
+            "init_value": "initial", "transition_steps": "steps", "end_value": "end",
+        },
+        "torch's PolynomialLR": {"total_iters": "steps"},
+        "Hugging Face's get_polynomial_decay_schedule_with_warmup": {
+            "lr_end": "end", "num_training_steps": "steps=num_training_steps - num_warmup_steps",
+        },
+        "timm's PolyLRScheduler": {"t_initial": "steps", "lr_min": "end"},
+    })
+
     def __init__(self, initial, *, end=0.0, steps, power=1.0):
         self.initial = _checks.learning_rate("initial", initial)
         self.end = _checks.learning_rate("end", end)
@@ -378,6 +432,16 @@ class Linear(Polynomial):
     >>> [round(float(lrs.Linear(0.0, end=1.0, steps=4)(k)), 6) for k in (0, 1, 4, 8)]
     [0.0, 0.25, 1.0, 1.0]
     """
+
+    _peer_names = peer_names(**{
+        "optax's linear_schedule": {
+            "init_value": "initial", "transition_steps": "steps", "end_value": "end",
+        },
+        "torch's LinearLR": {
+            "start_factor": "initial=start_factor * lr", "end_factor": "end=end_factor * lr",
+            "total_iters": "steps",
+        },
+    })
 
     def __init__(self, initial, *, end=0.0, steps):
         super().__init__(initial, end=end, steps=steps, power=1.0)

@@ -6,7 +6,7 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import Schedule, imax, imin, int_const, to_float
+from ._base import Schedule, imax, imin, int_const, peer_names, to_float
 
 _DECAYS = ("cosine", "linear", "sqrt")
 
@@ -33,6 +33,10 @@ class InverseSqrt(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 50, 100, 400)]
     [0.0, 0.5, 1.0, 0.5]
     """
+
+    _peer_names = peer_names(**{
+        "Hugging Face's get_inverse_sqrt_schedule": {"num_warmup_steps": "warmup_steps"},
+    })
 
     def __init__(self, peak, *, warmup_steps, timescale=None):
         self.peak = _checks.learning_rate("peak", peak)
@@ -86,6 +90,15 @@ class WarmupStableDecay(Schedule):
     >>> [round(float(s(k)), 6) for k in (0, 5, 10, 19, 20, 25, 30, 99)]
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0]
     """
+
+    _peer_names = peer_names(**{
+        "Hugging Face's get_wsd_schedule": {
+            "num_warmup_steps": "warmup_steps", "num_stable_steps": "stable_steps",
+            "num_decay_steps": "decay_steps", "min_lr_ratio": "end=min_lr_ratio * peak",
+            "decay_type": "decay",
+            "num_training_steps": "stable_steps=num_training_steps - warmup_steps - decay_steps",
+        },
+    })
 
     def __init__(self, peak, *, warmup_steps, stable_steps, decay_steps, end=0.0, decay="cosine"):
         self.peak = _checks.learning_rate("peak", peak)
