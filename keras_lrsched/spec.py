@@ -37,10 +37,11 @@ SIGNATURES = {
         "transition_begin=0)"
     ),
     "piecewise": "(values, *, boundaries)",
-    "polynomial": "(initial, *, end=0.0, steps, power=1.0)",
+    "polynomial": "(initial, *, end=0.0, steps, power=1.0, k_decay=1.0)",
     "linear": "(initial, *, end=0.0, steps)",
-    "cosine": "(initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5)",
+    "cosine": "(initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5, k_decay=1.0)",
     "cosine_restarts": "(initial, *, period, t_mul=1.0, m_mul=1.0, end=0.0)",
+    "tanh": "(initial, *, steps, end=0.0, lb=-7.0, ub=3.0)",
     "cyclic": (
         "(initial, *, peak, step_size_up, step_size_down=None, mode='triangular', "
         "gamma=1.0)"
@@ -61,8 +62,9 @@ SIGNATURES = {
     "warmup_stable_decay": (
         "(peak, *, warmup_steps, stable_steps, decay_steps, end=0.0, decay='cosine')"
     ),
-    "warmup": "(after, *, warmup_steps, initial=0.0)",
+    "warmup": "(after, *, warmup_steps, initial=0.0, prefix=True, continuous=False)",
     "join": "(schedules, *, boundaries)",
+    "cycles": "(after, *, cycle_limit=None, cycle_decay=1.0)",
     "table": "(values)",
 }
 SCHEDULE_NAMES = tuple(SIGNATURES)

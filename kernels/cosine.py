@@ -75,3 +75,16 @@ def fill_cosine_restarts(out, start, initial, end, starts, start_frac, lengths, 
                 frac = min(ratio(step_float(s - first, j) + frac0, length, inv), 1.0)
                 run[j] = end + height * 0.5 * (1.0 + cos_pi(frac))
             lo = stop
+
+
+@kernel
+def fill_cosine_k(out, start, initial, steps, end, exponent, num_cycles, k_decay):
+    # timm's k-decay: the cosine runs on (s / steps) ** k_decay; libm per step.
+    fsteps = float(steps)
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        for i in range(lo, min(n, lo + BLOCK)):
+            x = (min(step_float(start + lo, i - lo), fsteps) / fsteps) ** k_decay
+            shape = 0.5 * (1.0 + math.cos(2.0 * math.pi * num_cycles * x))
+            out[i] = end + (initial - end) * shape**exponent

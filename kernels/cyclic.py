@@ -99,3 +99,31 @@ def fill_one_cycle(out, start, last_step, thresholds, starts, ends, lr_from, lr_
                     pct = ratio(min(step_float(s, j), flast) - a, width, inv)
                     run[j] = lr_a + (lr_b - lr_a) * pct
             lo = stop
+
+
+@kernel
+def fill_cycles(out, start, cycle, end, initial, decay, limit):
+    # `cycle` holds one cycle of the child (float64, one value per step of its length). Cycle c
+    # is the child's excess over `end` scaled so that its top goes from `initial` to
+    # `initial * decay ** c` (timm's cycle_decay); from cycle `limit` on (limit >= 0), `end`.
+    period = cycle.shape[0]
+    height = initial - end
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        while lo < hi:
+            s = start + lo
+            c = s // period
+            r = s - c * period
+            stop = min(hi, lo + (period - r))
+            if limit >= 0 and c >= limit:
+                for i in range(lo, stop):
+                    out[i] = end
+            else:
+                scale = 1.0
+                if decay != 1.0 and height != 0.0:
+                    scale = (initial * decay ** float(c) - end) / height
+                for i in range(lo, stop):
+                    out[i] = end + (cycle[r + i - lo] - end) * scale
+            lo = stop

@@ -173,3 +173,20 @@ def fill_polynomial(out, start, initial, end, steps, power):
                 for j in range(run.shape[0]):
                     run[j] = scale * exp_small(power * log1m_small(step_float(0, j) / t0)) + end
             lo = stop
+
+
+@kernel
+def fill_polynomial_k(out, start, initial, end, steps, power, k_decay):
+    # timm's k-decay: (1 - (s / steps) ** k) ** power, with 1 - x ** k taken as
+    # -expm1(k log1p(-r)) from the whole steps left, r = (steps - s) / steps, so that it keeps its
+    # relative precision near the end, where a power < 1 magnifies any error.
+    n = out.shape[0]
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo = b * BLOCK
+        for i in range(lo, min(n, lo + BLOCK)):
+            s = min(start + i, steps)
+            if s == 0:
+                rest = 1.0
+            else:
+                rest = -math.expm1(k_decay * math.log1p(-float(steps - s) / steps))
+            out[i] = (initial - end) * rest**power + end

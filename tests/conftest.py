@@ -191,6 +191,25 @@ EXAMPLES = {
         ],
         boundaries=[4, 20],
     ),
+    # timm's shapes and options (issue 19)
+    "Tanh": lambda lrs: lrs.Tanh(0.1, steps=29, end=0.001),
+    "Tanh-lb-ub": lambda lrs: lrs.Tanh(1.0, steps=40, lb=-2.0, ub=2.0),
+    "Cosine-k_decay": lambda lrs: lrs.Cosine(0.5, steps=37, end=0.01, k_decay=2.0),
+    "Polynomial-k_decay": lambda lrs: lrs.Polynomial(
+        0.5, steps=41, end=0.005, power=0.5, k_decay=1.5
+    ),
+    "Warmup-overlay": lambda lrs: lrs.Warmup(
+        lrs.Cosine(1.0, steps=50, end=0.01), warmup_steps=7, initial=0.001, prefix=False
+    ),
+    "Warmup-overlay-continuous": lambda lrs: lrs.Warmup(
+        lrs.Tanh(0.1, steps=30), warmup_steps=5, initial=0.001, prefix=False, continuous=True
+    ),
+    "Cycles": lambda lrs: lrs.Cycles(
+        lrs.Cosine(1.0, steps=9, end=0.05), cycle_limit=3, cycle_decay=0.7
+    ),
+    "Cycles-forever": lambda lrs: lrs.Cycles(
+        lrs.Polynomial(0.5, steps=5, power=2.0, k_decay=0.5), cycle_decay=0.9
+    ),
     "Warmup-Join-nested": lambda lrs: lrs.Warmup(
         lrs.Join(
             [lrs.OneCycle(1.0, steps=20), lrs.CosineRestarts(0.2, period=6, t_mul=2.0)],

@@ -18,8 +18,10 @@ PUBLIC = [
     "WarmupStableDecay", "Warmup", "Join", "Table",
     # and the momentum schedules of torch's cycle_momentum
     "CyclicMomentum", "OneCycleMomentum",
+    # and timm's (issue 19)
+    "Tanh", "Cycles",
 ]
-COMPOSITES = (lrs.Warmup, lrs.Join)
+COMPOSITES = (lrs.Warmup, lrs.Join, lrs.Cycles)
 STEPS = np.arange(0, 128)
 
 

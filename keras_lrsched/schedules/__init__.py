@@ -1,7 +1,7 @@
 """Every keras_lrsched schedule: one module per family, each class a keras LearningRateSchedule."""
 
 from ._base import Schedule
-from .compose import Join, Warmup
+from .compose import Cycles, Join, Warmup
 from .cosine import Cosine, CosineRestarts
 from .cyclic import Cyclic, CyclicMomentum, OneCycle, OneCycleMomentum
 from .decay import (
@@ -14,6 +14,7 @@ from .decay import (
     StepDecay,
     TimeDecay,
 )
+from .tanh import Tanh
 from .warmup import InverseSqrt, WarmupStableDecay
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Linear",
     "Cosine",
     "CosineRestarts",
+    "Tanh",
     "Cyclic",
     "CyclicMomentum",
     "OneCycle",
@@ -36,4 +38,5 @@ __all__ = [
     "WarmupStableDecay",
     "Warmup",
     "Join",
+    "Cycles",
 ]

@@ -7,7 +7,16 @@ from keras import ops
 
 from .. import _checks
 from .._api import export
-from ._base import FLOAT, Schedule, imax, int_const, peer_names, to_float, total_steps
+from ._base import (
+    FLOAT,
+    Schedule,
+    imax,
+    int_const,
+    peer_names,
+    power,
+    to_float,
+    total_steps,
+)
 from ._host import HostSchedule
 
 _LRSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -43,10 +52,11 @@ def fill_child(schedule, out, start):
         out[lo:hi] = host.values(start + lo, hi - lo)
 
 
-def first_value(schedule, dtype=np.float64):
-    """The child's lr at step 0 (computed in float64 where the child has a kernel, stored as `dtype`)."""
+def first_value(schedule, dtype=np.float64, step=0):
+    """The child's lr at `step` (computed in float64 where the child has a kernel, stored as
+    `dtype`)."""
     out = np.empty(1, dtype)
-    fill_child(schedule, out, 0)
+    fill_child(schedule, out, step)
     return float(out[0])
 
 
@@ -68,10 +78,21 @@ class Warmup(Schedule):
     initial=init)`` equals optax's ``warmup_cosine_decay_schedule(init, peak, warmup,
     decay_steps, end)``.
 
+    With ``prefix=False`` the warmup is laid over the first ``warmup_steps`` steps of `after`
+    instead of put in front of it: the same ramp, then ``after(s)`` at the step itself, as timm's
+    schedulers do by default (``warmup_prefix=False``); `after` then goes on from where it is at
+    step ``warmup_steps``, not from its start. The ramp still ends at ``after(0)`` (timm's cosine,
+    poly and step schedulers ramp to the base lr), or, with ``continuous=True``, at
+    ``after(warmup_steps)``, where `after` takes over (timm's ``TanhLRScheduler``).
+
     Args:
         after: the schedule that follows (any keras LearningRateSchedule).
         warmup_steps: the length of the warmup (a whole number >= 0).
         initial: the lr at step 0 (>= 0).
+        prefix: put the warmup in front of `after` (True), or over its first steps (False;
+            timm's ``warmup_prefix``).
+        continuous: with ``prefix=False``, ramp to ``after(warmup_steps)`` instead of
+            ``after(0)`` (with ``prefix=True`` the ramp always ends where `after` starts).
 
     References:
         Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
@@ -81,28 +102,39 @@ class Warmup(Schedule):
     >>> s = lrs.Warmup(lrs.Constant(1.0), warmup_steps=4)
     >>> [float(s(k)) for k in (0, 1, 4, 9)]
     [0.0, 0.25, 1.0, 1.0]
+    >>> s = lrs.Warmup(lrs.Linear(1.0, end=0.0, steps=10), warmup_steps=4, prefix=False)
+    >>> [round(float(s(k)), 6) for k in (0, 2, 4, 5)]
+    [0.0, 0.5, 0.6, 0.5]
     """
 
     _renamed = {"steps": "warmup_steps", "start": "initial"}
     _peer_names = peer_names(**{
         "Hugging Face": {"num_warmup_steps": "warmup_steps"},
         "optax's warmup_*_schedule": {"init_value": "initial"},
-        "timm": {"warmup_t": "warmup_steps", "warmup_lr_init": "initial"},
+        "timm": {
+            "warmup_t": "warmup_steps", "warmup_lr_init": "initial", "warmup_prefix": "prefix",
+        },
         "keras' CosineDecay": {"warmup_target": "after=Cosine(warmup_target, ...)"},
     })
 
-    def __init__(self, after, *, warmup_steps, initial=0.0):
+    def __init__(self, after, *, warmup_steps, initial=0.0, prefix=True, continuous=False):
         self.after = _check_schedule("after", _deserialize(after) if isinstance(after, dict) else after)
         self.warmup_steps = _checks.integer("warmup_steps", warmup_steps, minimum=0)
         self.initial = _checks.learning_rate("initial", initial)
+        self.prefix = _checks.boolean("prefix", prefix)
+        self.continuous = _checks.boolean("continuous", continuous)
+
+    def _top_step(self):
+        """The step of `after` the ramp ends at."""
+        return self.warmup_steps if (self.continuous and not self.prefix) else 0
 
     def _compute(self, steps):
         if not self.warmup_steps:
             return child_value(self.after, steps)
-        top = child_value(self.after, ops.zeros((), dtype=steps.dtype))
+        top = child_value(self.after, int_const(self._top_step()))
         warm = self.initial + (top - self.initial) * (to_float(steps) / float(self.warmup_steps))
         n = int_const(self.warmup_steps)
-        rest = child_value(self.after, imax(steps - n, int_const(0)))
+        rest = child_value(self.after, imax(steps - n, int_const(0)) if self.prefix else steps)
         return ops.where(steps < n, warm, rest)
 
     def _fill(self, out, start):
@@ -114,20 +146,24 @@ class Warmup(Schedule):
         if n_warm:
             # In the table's dtype: a float64 call would compile a second specialization of the
             # child's kernel (~1 s cold) for one value; a float32 top is what the table holds anyway.
-            top = first_value(self.after, out.dtype)
+            top = first_value(self.after, out.dtype, self._top_step())
             decay.fill_polynomial(out[:n_warm], start, self.initial, top, w, 1.0)
         if n_warm < n:
-            fill_child(self.after, out[n_warm:], start + n_warm - w)
+            fill_child(self.after, out[n_warm:], start + n_warm - (w if self.prefix else 0))
 
     def _total_steps(self):
         rest = total_steps(self.after)
-        return None if rest is None else self.warmup_steps + rest
+        if rest is None:
+            return None
+        return self.warmup_steps + rest if self.prefix else max(self.warmup_steps, rest)
 
     def get_config(self):
         return {
             "after": _serialize(self.after),
             "warmup_steps": self.warmup_steps,
             "initial": self.initial,
+            "prefix": self.prefix,
+            "continuous": self.continuous,
         }
 
     @classmethod
@@ -206,3 +242,123 @@ class Join(Schedule):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@export
+class Cycles(Schedule):
+    """`after` over and over: timm's restarts (``cycle_limit``, ``cycle_decay``).
+
+    `after` is a schedule that runs from ``after.initial`` at step 0 towards ``after.end`` over
+    its ``steps`` (`Cosine`, `Polynomial`, `Linear`, `Tanh`). Cycle ``c`` covers the steps
+    ``[c * steps, (c + 1) * steps)`` and runs `after` from its start again, its top scaled to
+    ``initial * cycle_decay ** c`` above the same floor::
+
+        lr(s) = end + (after(r) - end) * (initial * cycle_decay ** c - end) / (initial - end)
+
+    with ``c = s // steps`` and ``r = s - c * steps``. After ``cycle_limit`` cycles it holds
+    ``end``; with ``cycle_limit=None`` it goes on forever. Equal to timm's ``CosineLRScheduler``,
+    ``PolyLRScheduler`` and ``TanhLRScheduler`` with ``cycle_limit`` and ``cycle_decay`` (and
+    ``cycle_mul=1``): ``Cycles(Cosine(lr, steps=t_initial, end=lr_min), cycle_limit=n,
+    cycle_decay=d)``. timm's ``cycle_mul`` (cycles that grow) is `CosineRestarts`' ``t_mul``
+    for the cosine; a cycle of another shape can only be a whole number of steps long here.
+
+    Args:
+        after: the schedule of one cycle (a `Cosine`, `Polynomial`, `Linear` or `Tanh`).
+        cycle_limit: how many cycles run before the lr holds ``after.end`` (a whole number > 0),
+            or None for no limit.
+        cycle_decay: each cycle's top is ``cycle_decay`` times the last one's (>= 0; timm's
+            ``cycle_decay``).
+
+    References:
+        Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
+
+    >>> import keras_lrsched as lrs
+    >>> s = lrs.Cycles(lrs.Linear(1.0, end=0.0, steps=4), cycle_limit=2, cycle_decay=0.5)
+    >>> [float(s(k)) for k in range(10)]
+    [1.0, 0.75, 0.5, 0.25, 0.5, 0.375, 0.25, 0.125, 0.0, 0.0]
+    """
+
+    _peer_names = peer_names(**{
+        "timm": {"cycle_mul": "CosineRestarts(initial, period=t_initial, t_mul=cycle_mul, ...)"},
+    })
+
+    def __init__(self, after, *, cycle_limit=None, cycle_decay=1.0):
+        after = _deserialize(after) if isinstance(after, dict) else after
+        from .cosine import Cosine
+        from .decay import Polynomial
+        from .tanh import Tanh
+
+        if not isinstance(after, (Cosine, Polynomial, Tanh)):
+            raise TypeError(
+                "Argument `after` must be a Cosine, Polynomial, Linear or Tanh (one cycle from "
+                f"`initial` to `end` over `steps`). Received: after={after!r}"
+            )
+        self.after = after
+        self.cycle_limit = (
+            None if cycle_limit is None else _checks.integer("cycle_limit", cycle_limit, minimum=1)
+        )
+        self.cycle_decay = _checks.learning_rate("cycle_decay", cycle_decay)
+
+    def _scale(self, c):
+        """The factor of cycle `c`'s excess over the floor (a float32 tensor)."""
+        a = self.after
+        height = a.initial - a.end
+        if self.cycle_decay == 1.0 or height == 0.0:
+            return 1.0
+        return (a.initial * power(self.cycle_decay, to_float(c)) - a.end) / height
+
+    def _host_scale(self, c):
+        """`_scale` in float64, as the kernel computes it."""
+        a = self.after
+        height = a.initial - a.end
+        if self.cycle_decay == 1.0 or height == 0.0:
+            return 1.0
+        return (a.initial * self.cycle_decay ** float(c) - a.end) / height
+
+    def _compute(self, steps):
+        period = int_const(self.after.steps)
+        c = steps // period
+        value = child_value(self.after, steps - c * period)
+        value = self.after.end + (value - self.after.end) * self._scale(c)
+        if self.cycle_limit is not None:
+            value = ops.where(c < int_const(self.cycle_limit), value, self.after.end)
+        return value
+
+    def _fill(self, out, start):
+        from ..kernels import cyclic
+
+        period, n = self.after.steps, out.shape[0]
+        first, last = start // period, (start + n - 1) // period
+        limit = -1 if self.cycle_limit is None else self.cycle_limit
+        if last - first < 4:
+            # a few cycles (at most 4, each shorter than the table): each from the child's own
+            # kernel, scaled here with the kernel's float64 operations
+            for c in range(first, last + 1):
+                lo = max(c * period, start) - start
+                hi = min((c + 1) * period - start, n)
+                if 0 <= limit <= c:
+                    out[lo:hi] = self.after.end
+                    continue
+                part = np.empty(hi - lo, np.float64)
+                self.after._fill(part, start + lo - c * period)
+                out[lo:hi] = self.after.end + (part - self.after.end) * self._host_scale(c)
+            return
+        cycle = np.empty(period, np.float64)
+        self.after._fill(cycle, 0)
+        cyclic.fill_cycles(
+            out, start, cycle, self.after.end, self.after.initial, self.cycle_decay, limit
+        )
+
+    def _total_steps(self):
+        return None if self.cycle_limit is None else self.cycle_limit * self.after.steps
+
+    def get_config(self):
+        return {
+            "after": _serialize(self.after),
+            "cycle_limit": self.cycle_limit,
+            "cycle_decay": self.cycle_decay,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "after": _deserialize(config["after"])})

@@ -39,6 +39,10 @@ class Cosine(Schedule):
     value at ``steps``, where Hugging Face's goes on along the cosine. For a warmup, wrap it:
     ``Warmup(Cosine(...), warmup_steps=...)``.
 
+    With ``k_decay`` other than 1, ``p = (min(s, steps) / steps) ** k_decay``: timm's
+    ``CosineLRScheduler(t_initial=steps, lr_min=end, k_decay=k_decay)``, whose ``t ** k / T ** k``
+    it is (k > 1 keeps the lr high for longer, k < 1 lowers it sooner).
+
     Args:
         initial: the lr at step 0 (>= 0).
         steps: the length of the decay (a whole number > 0).
@@ -46,14 +50,18 @@ class Cosine(Schedule):
         exponent: the cosine factor is raised to this power (> 0; optax's ``exponent``).
         num_cycles: how many full cosine periods fit in ``steps`` (> 0; 0.5 is half a cosine,
             Hugging Face's ``num_cycles``).
+        k_decay: the progress is raised to this power (> 0; timm's ``k_decay``).
 
     References:
         Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
+        Zhang & Li, "k-decay: A New Method For Learning Rate Schedule", 2020 (arXiv:2004.05909).
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.Cosine(1.0, steps=100, end=0.1)
     >>> [round(float(s(k)), 6) for k in (0, 50, 100, 1000)]
     [1.0, 0.55, 0.1, 0.1]
+    >>> round(float(lrs.Cosine(1.0, steps=100, k_decay=2.0)(50)), 6)  # cos(pi / 4) at half way
+    0.853553
     """
 
     _peer_names = peer_names(**{
@@ -79,15 +87,20 @@ class Cosine(Schedule):
          for k in ("warmup_steps", "num_warmup_steps", "warmup_t")}
     )
 
-    def __init__(self, initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5):
+    def __init__(
+        self, initial, *, steps, end=0.0, exponent=1.0, num_cycles=0.5, k_decay=1.0
+    ):
         self.initial = _checks.learning_rate("initial", initial)
         self.steps = _checks.integer("steps", steps, minimum=1)
         self.end = _checks.learning_rate("end", end)
         self.exponent = _checks.positive("exponent", exponent)
         self.num_cycles = _checks.positive("num_cycles", num_cycles)
+        self.k_decay = _checks.positive("k_decay", k_decay)
 
     def _compute(self, steps):
         fraction = to_float(imin(steps, int_const(self.steps))) / float(self.steps)
+        if self.k_decay != 1.0:
+            fraction = ops.power(fraction, self.k_decay)
         if self.exponent == 1.0 and self.num_cycles == 0.5:
             return cos_anneal(self.initial, self.end, fraction)
         # (1 + cos 2x) / 2 as cos(x)**2: the sum cancels in float32 near the end of the decay,
@@ -100,6 +113,12 @@ class Cosine(Schedule):
     def _fill(self, out, start):
         from ..kernels import cosine
 
+        if self.k_decay != 1.0:
+            cosine.fill_cosine_k(
+                out, start, self.initial, self.steps, self.end, self.exponent, self.num_cycles,
+                self.k_decay,
+            )
+            return
         cosine.fill_cosine(
             out, start, self.initial, self.steps, self.end, self.exponent, self.num_cycles
         )
@@ -114,6 +133,7 @@ class Cosine(Schedule):
             "end": self.end,
             "exponent": self.exponent,
             "num_cycles": self.num_cycles,
+            "k_decay": self.k_decay,
         }
 
 

@@ -361,13 +361,21 @@ class Polynomial(Schedule):
     """``(initial - end) * (1 - min(s, steps) / steps) ** power + end``.
 
     Equal to keras' ``PolynomialDecay`` (``cycle=False``), optax's ``polynomial_schedule`` and
-    torch's ``PolynomialLR`` (with ``end=0``). Holds ``end`` from step ``steps`` on.
+    torch's ``PolynomialLR`` (with ``end=0``). Holds ``end`` from step ``steps`` on. With
+    ``k_decay`` other than 1 it is ``(initial - end) * (1 - (min(s, steps) / steps) ** k_decay)
+    ** power + end``: timm's ``PolyLRScheduler(t_initial=steps, power=power, lr_min=end,
+    k_decay=k_decay)``.
 
     Args:
         initial: the lr at step 0 (>= 0).
         end: the lr from step ``steps`` on (>= 0).
         steps: the length of the decay (a whole number > 0).
         power: the exponent of the polynomial (> 0).
+        k_decay: the progress is raised to this power (> 0; timm's ``k_decay``).
+
+    References:
+        Zhang & Li, "k-decay: A New Method For Learning Rate Schedule", 2020 (arXiv:2004.05909),
+        for ``k_decay``.
 
     >>> import keras_lrsched as lrs
     >>> s = lrs.Polynomial(1.0, end=0.0, steps=10, power=2.0)
@@ -390,13 +398,19 @@ class Polynomial(Schedule):
         "timm's PolyLRScheduler": {"t_initial": "steps", "lr_min": "end"},
     })
 
-    def __init__(self, initial, *, end=0.0, steps, power=1.0):
+    def __init__(self, initial, *, end=0.0, steps, power=1.0, k_decay=1.0):
         self.initial = _checks.learning_rate("initial", initial)
         self.end = _checks.learning_rate("end", end)
         self.steps = _checks.integer("steps", steps, minimum=1)
         self.power = _checks.positive("power", power)
+        self.k_decay = _checks.positive("k_decay", k_decay)
 
     def _compute(self, steps):
+        if self.k_decay != 1.0:
+            # 1 - x ** k as -expm1(k log1p(-r)) from the whole steps left (see fill_polynomial_k)
+            left = const_minus(self.steps, imin(steps, int_const(self.steps))) / float(self.steps)
+            rest = -ops.expm1(self.k_decay * ops.log1p(-left))
+            return (self.initial - self.end) * ops.power(rest, self.power) + self.end
         # The steps left, counted as an integer: 1 - s / steps in float32 leaves ~6e-8 at
         # s == steps under XLA (which divides by multiplying with 1/steps), and power < 1
         # blows that up (sqrt: 2.4e-4 short of `end`).
@@ -406,13 +420,24 @@ class Polynomial(Schedule):
     def _fill(self, out, start):
         from ..kernels import decay
 
+        if self.k_decay != 1.0:
+            decay.fill_polynomial_k(
+                out, start, self.initial, self.end, self.steps, self.power, self.k_decay
+            )
+            return
         decay.fill_polynomial(out, start, self.initial, self.end, self.steps, self.power)
 
     def _total_steps(self):
         return self.steps
 
     def get_config(self):
-        return {"initial": self.initial, "end": self.end, "steps": self.steps, "power": self.power}
+        return {
+            "initial": self.initial,
+            "end": self.end,
+            "steps": self.steps,
+            "power": self.power,
+            "k_decay": self.k_decay,
+        }
 
 
 @export
