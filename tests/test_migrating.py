@@ -35,6 +35,7 @@ SECTIONS = {
     "callbacks": "From keras' callbacks",
     "optax": "From optax",
     "hf": "From Hugging Face transformers",
+    "timm": "From timm",
 }
 
 CODE = re.compile(r"`([^`]+)`")
