@@ -52,11 +52,12 @@ SIGNATURES = {
     ),
     "one_cycle": (
         "(peak, *, steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3, "
-        "anneal='cos', div_factor=25.0, final_div_factor=10000.0, three_phase=False)"
+        "anneal='cos', div_factor=25.0, final_div_factor=10000.0, three_phase=False, "
+        "convention='torch')"
     ),
     "one_cycle_momentum": (
         "(base=0.85, *, max=0.95, steps=None, epochs=None, steps_per_epoch=None, "
-        "pct_start=0.3, anneal='cos', three_phase=False)"
+        "pct_start=0.3, anneal='cos', three_phase=False, convention='torch')"
     ),
     "inverse_sqrt": "(peak, *, warmup_steps, timescale=None)",
     "warmup_stable_decay": (

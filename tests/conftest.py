@@ -210,6 +210,13 @@ EXAMPLES = {
     "Cycles-forever": lambda lrs: lrs.Cycles(
         lrs.Polynomial(0.5, steps=5, power=2.0, k_decay=0.5), cycle_decay=0.9
     ),
+    # fastai's fit_one_cycle (issue 19)
+    "OneCycle-fastai": lambda lrs: lrs.OneCycle(
+        0.1, steps=57, pct_start=0.25, final_div_factor=4000.0, convention="fastai"
+    ),
+    "OneCycleMomentum-fastai": lambda lrs: lrs.OneCycle(
+        0.1, steps=41, pct_start=0.25, convention="fastai", three_phase=True
+    ).cycle_momentum(),
     "Warmup-Join-nested": lambda lrs: lrs.Warmup(
         lrs.Join(
             [lrs.OneCycle(1.0, steps=20), lrs.CosineRestarts(0.2, period=6, t_mul=2.0)],

@@ -138,10 +138,10 @@ def test_the_method_copies_the_lr_s_shape_and_nothing_else():
                       div_factor=10.0, three_phase=True)
     m = lr.cycle_momentum(base=0.8, max=0.9)
     assert m.get_config() == {"base": 0.8, "max": 0.9, "steps": 100, "pct_start": 0.25,
-                              "anneal": "linear", "three_phase": True}
+                              "anneal": "linear", "three_phase": True, "convention": "torch"}
     assert total_steps(m) == total_steps(lr) == 100
     assert repr(m) == ("OneCycleMomentum(base=0.8, max=0.9, steps=100, pct_start=0.25, "
-                       "anneal='linear', three_phase=True)")
+                       "anneal='linear', three_phase=True, convention='torch')")
     same = lrs.OneCycleMomentum(0.8, max=0.9, steps=100, pct_start=0.25, anneal="linear",
                                 three_phase=True)
     np.testing.assert_array_equal(same.table(120), m.table(120))

@@ -36,6 +36,7 @@ SECTIONS = {
     "optax": "From optax",
     "hf": "From Hugging Face transformers",
     "timm": "From timm",
+    "fastai": "From fastai, DINO, BEiT and MAE",
 }
 
 CODE = re.compile(r"`([^`]+)`")

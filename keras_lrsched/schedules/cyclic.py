@@ -28,6 +28,9 @@ _MOMENTUM_NAMES = peer_names(**{
 })
 _CYCLE_MOMENTUM = "LearningRateScheduler(lr, momentum=lr.cycle_momentum(base=..., max=...))"
 _ANNEALS = ("cos", "linear")
+# Where the phases of a one-cycle end: torch's OneCycleLR at pct_start * steps - 1 and
+# steps - 1, fastai's fit_one_cycle at pct_start * steps and steps (it anneals on i / steps).
+_CONVENTIONS = ("torch", "fastai")
 
 
 class _Wave(Schedule):
@@ -233,16 +236,22 @@ class _Phases(Schedule):
     holds from step ``steps - 1`` on.
     """
 
-    def _set_cycle(self, steps, epochs, steps_per_epoch, pct_start, anneal, three_phase):
+    def _set_cycle(
+        self, steps, epochs, steps_per_epoch, pct_start, anneal, three_phase, convention
+    ):
         self.steps = _one_cycle_steps(steps, epochs, steps_per_epoch, type(self).__name__)
         self.pct_start = _checks.open_fraction("pct_start", pct_start)
         self.anneal = _checks.choice("anneal", anneal, _ANNEALS)
         self.three_phase = _checks.boolean("three_phase", three_phase)
+        self.convention = _checks.choice("convention", convention, _CONVENTIONS)
+        # the step at which the cycle ends and from which its last value holds
+        self._last = self.steps - 1 if self.convention == "torch" else self.steps
 
     def _build_phases(self, values):
         """[(start_step, end_step, value_from, value_to)] for one (from, to) pair per phase."""
         t, p = float(self.steps), self.pct_start
-        ends = [p * t - 1, 2 * p * t - 2, t - 1] if self.three_phase else [p * t - 1, t - 1]
+        k = 1.0 if self.convention == "torch" else 0.0
+        ends = [p * t - k, 2 * (p * t - k), t - k] if self.three_phase else [p * t - k, t - k]
         starts = [0.0] + ends[:-1]
         for a, b in zip(starts, ends):
             if not b > a:
@@ -260,7 +269,7 @@ class _Phases(Schedule):
         return value_from + (value_to - value_from) * pct
 
     def _compute(self, steps):
-        steps = imin(steps, int_const(self.steps - 1))
+        steps = imin(steps, int_const(self._last))
         result = None
         # Walk the phases from last to first; an earlier phase wins on its own steps.
         for a, b, value_from, value_to in reversed(self._phases):
@@ -278,7 +287,7 @@ class _Phases(Schedule):
         a, b, value_from, value_to = (np.asarray(col, np.float64) for col in zip(*self._phases))
         thresholds = np.floor(b).astype(np.int64)
         cyclic.fill_one_cycle(
-            out, start, self.steps - 1, thresholds, a, b, value_from, value_to,
+            out, start, self._last, thresholds, a, b, value_from, value_to,
             _ANNEALS.index(self.anneal),
         )
 
@@ -291,6 +300,7 @@ class _Phases(Schedule):
             "pct_start": self.pct_start,
             "anneal": self.anneal,
             "three_phase": self.three_phase,
+            "convention": self.convention,
         }
 
 
@@ -308,6 +318,15 @@ class OneCycle(_Phases):
 
     The length is ``steps``, or torch's other form: ``epochs`` with ``steps_per_epoch``.
 
+    ``convention="fastai"`` is fastai's ``fit_one_cycle`` step for step: fastai anneals on the
+    fraction ``i / steps`` of the run, so its phases end at ``pct_start * steps`` and ``steps``
+    (one step later than torch's), and the final lr is reached at step ``steps``, just past the
+    last update. ``learn.fit_one_cycle(n_epoch, lr_max, div, div_final, pct_start)`` over ``S``
+    batches an epoch is ``OneCycle(lr_max, steps=n_epoch * S, pct_start=pct_start,
+    div_factor=div, final_div_factor=div_final / div, convention="fastai")`` (fastai's defaults:
+    ``pct_start=0.25``, ``div=25``, ``div_final=1e5``), and its ``moms=(0.95, 0.85, 0.95)`` are
+    ``.cycle_momentum(base=0.85, max=0.95)``.
+
     Args:
         peak: the highest lr (>= 0; torch's ``max_lr``).
         steps: the length of the cycle in optimizer steps (torch's ``total_steps``).
@@ -318,7 +337,9 @@ class OneCycle(_Phases):
         anneal: ``"cos"`` or ``"linear"`` (torch's ``anneal_strategy``).
         div_factor: the lr at step 0 is ``peak / div_factor`` (> 0).
         final_div_factor: the final lr is ``peak / div_factor / final_div_factor`` (> 0).
-        three_phase: fall back to the start value before the final annealing (fastai).
+        three_phase: fall back to the start value before the final annealing.
+        convention: where the phases end: ``"torch"`` (torch's ``OneCycleLR``) or ``"fastai"``
+            (fastai's ``fit_one_cycle``), see above.
 
     References:
         Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using Large
@@ -338,6 +359,11 @@ class OneCycle(_Phases):
             **dict.fromkeys(["cycle_momentum", *_MOMENTUM_NAMES], _CYCLE_MOMENTUM),
         },
         "optax's cosine_onecycle_schedule": {"peak_value": "peak", "transition_steps": "steps"},
+        "fastai's fit_one_cycle": {
+            "lr_max": "peak", "div": "div_factor", "div_final": "final_div_factor=div_final / div",
+            "n_epoch": "epochs", "moms": "LearningRateScheduler(lr, momentum=lr.cycle_momentum("
+            "base=moms[1], max=moms[0]))",
+        },
     })
 
     def __init__(
@@ -352,9 +378,12 @@ class OneCycle(_Phases):
         div_factor=25.0,
         final_div_factor=1e4,
         three_phase=False,
+        convention="torch",
     ):
         self.peak = _checks.learning_rate("peak", peak)
-        self._set_cycle(steps, epochs, steps_per_epoch, pct_start, anneal, three_phase)
+        self._set_cycle(
+            steps, epochs, steps_per_epoch, pct_start, anneal, three_phase, convention
+        )
         self.div_factor = _checks.positive("div_factor", div_factor)
         self.final_div_factor = _checks.positive("final_div_factor", final_div_factor)
         initial = self.peak / self.div_factor
@@ -392,6 +421,7 @@ class OneCycle(_Phases):
             "div_factor": self.div_factor,
             "final_div_factor": self.final_div_factor,
             "three_phase": self.three_phase,
+            "convention": self.convention,
         }
 
 
@@ -424,7 +454,8 @@ class OneCycleMomentum(_Phases):
         steps_per_epoch: see ``epochs``.
         pct_start: the fraction of the steps spent falling (in (0, 1)), as the lr's rise.
         anneal: ``"cos"`` or ``"linear"`` (torch's ``anneal_strategy``).
-        three_phase: the lr's three phases (fastai).
+        three_phase: the lr's three phases.
+        convention: ``"torch"`` or ``"fastai"``, as the lr's (fastai's ``moms``).
 
     References:
         Smith, "A disciplined approach to neural network hyper-parameters: Part 1", 2018
@@ -450,9 +481,12 @@ class OneCycleMomentum(_Phases):
         pct_start=0.3,
         anneal="cos",
         three_phase=False,
+        convention="torch",
     ):
         self.base, self.max = _momentum_range(base, max)
-        self._set_cycle(steps, epochs, steps_per_epoch, pct_start, anneal, three_phase)
+        self._set_cycle(
+            steps, epochs, steps_per_epoch, pct_start, anneal, three_phase, convention
+        )
         if self.three_phase:
             values = [(self.max, self.base), (self.base, self.max), (self.max, self.max)]
         else:
