@@ -66,6 +66,7 @@ SIGNATURES = {
     "warmup": "(after, *, warmup_steps, initial=0.0, prefix=True, continuous=False)",
     "join": "(schedules, *, boundaries)",
     "cycles": "(after, *, cycle_limit=None, cycle_decay=1.0)",
+    "noise": "(after, *, noise_range, pct=0.67, std=1.0, seed=42)",
     "table": "(values)",
 }
 SCHEDULE_NAMES = tuple(SIGNATURES)

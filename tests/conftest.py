@@ -210,6 +210,12 @@ EXAMPLES = {
     "Cycles-forever": lambda lrs: lrs.Cycles(
         lrs.Polynomial(0.5, steps=5, power=2.0, k_decay=0.5), cycle_decay=0.9
     ),
+    "Noise": lambda lrs: lrs.Noise(
+        lrs.Cosine(0.1, steps=40, end=0.001), noise_range=(5, 30), pct=0.5, std=0.3, seed=7
+    ),
+    "Noise-Warmup": lambda lrs: lrs.Noise(
+        lrs.Warmup(lrs.Tanh(0.1, steps=30), warmup_steps=4, prefix=False), noise_range=(0, 50)
+    ),
     # fastai's fit_one_cycle (issue 19)
     "OneCycle-fastai": lambda lrs: lrs.OneCycle(
         0.1, steps=57, pct_start=0.25, final_div_factor=4000.0, convention="fastai"

@@ -75,7 +75,7 @@ def test_every_class_with_a_paper_names_it():
 
 def test_the_first_argument_is_the_lr_in_every_family():
     first = {c.__name__: parameters(c)[0].name for c in SCHEDULES}
-    others = ("Warmup", "Join", "Cycles", "Piecewise", "Table", "CyclicMomentum",
+    others = ("Warmup", "Join", "Cycles", "Noise", "Piecewise", "Table", "CyclicMomentum",
               "OneCycleMomentum")
     lr_first = {k: v for k, v in first.items() if k not in others}
     assert set(lr_first.values()) <= {"initial", "peak"}, lr_first

@@ -420,7 +420,7 @@ VALID = {
     "Join": lambda **kw: lrs.Join([C, C], boundaries=[3], **kw),
     "Tanh": lambda **kw: lrs.Tanh(0.1, steps=10, **kw),
     "Cycles": lambda **kw: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_limit=2, **kw),
-    "Noise": lambda **kw: lrs.Noise(C, **kw),
+    "Noise": lambda **kw: lrs.Noise(C, noise_range=(0, 5), **kw),
 }
 
 

@@ -76,6 +76,10 @@ CASES = {
     "TanhLRScheduler-3": [
         Case(100, lr=0.1, T=20, e=0.001, n=3, d=0.5),
     ],
+    "CosineLRScheduler-7": [
+        Case(120, lr=0.1, T=100, e=0.0, t0=10, t1=90, q=0.67, sd=1.0, z=42),  # timm's defaults
+        Case(60, lr=0.1, T=50, e=0.001, t0=0, t1=60, q=0.1, sd=0.5, z=3),  # many redraws
+    ],
     "StepLRScheduler": [Case(50, lr=0.1, n=10, g=0.5), Case(50, lr=0.1, n=7, g=0.3)],
     "MultiStepLRScheduler-1": [
         Case(50, lr=0.1, ds=[10, 20, 30], g=0.5),  # timm's own test_multistep_decay
@@ -166,3 +170,27 @@ def test_timms_multistep_drops_a_step_before_each_milestone():
     with pytest.raises(AssertionError):
         assert_lr_close(torch_like.table(30), theirs)
     assert_lr_close(lrs.MultiStepDecay(0.1, milestones=[9, 19], factor=0.5).table(30), theirs)
+
+
+@pytest.mark.parametrize("pct, std", [(0.67, 1.0), (0.1, 1.0), (0.5, 0.2)])
+def test_the_noise_is_torchs_generator_draw_for_draw(pct, std):
+    # timm's Scheduler._calculate_noise, with torch's own generator, against ours from NumPy
+    torch = pytest.importorskip("torch")
+    from keras_lrsched.schedules.noise import timm_noise
+
+    def theirs(seed):
+        g = torch.Generator()
+        g.manual_seed(seed)
+        while True:
+            noise = torch.randn(1, generator=g).item() * std
+            if abs(noise) < pct:
+                return noise
+
+    seeds = list(range(42, 542)) + [2**32 + 7, 2**40 + 3]  # torch keeps the low 32 bits
+    assert [timm_noise(s, pct, std) for s in seeds] == [theirs(s) for s in seeds]
+
+
+@pytest.mark.parametrize("noise_range", [(5, 5), (6, 2), (0, 2**18 + 1), (1,), (-1, 4)])
+def test_a_bad_noise_range_is_refused(noise_range):
+    with pytest.raises(ValueError, match="noise_range"):
+        lrs.Noise(lrs.Constant(0.1), noise_range=noise_range)

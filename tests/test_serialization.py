@@ -19,9 +19,9 @@ PUBLIC = [
     # and the momentum schedules of torch's cycle_momentum
     "CyclicMomentum", "OneCycleMomentum",
     # and timm's (issue 19)
-    "Tanh", "Cycles",
+    "Tanh", "Cycles", "Noise",
 ]
-COMPOSITES = (lrs.Warmup, lrs.Join, lrs.Cycles)
+COMPOSITES = (lrs.Warmup, lrs.Join, lrs.Cycles, lrs.Noise)
 STEPS = np.arange(0, 128)
 
 

@@ -14,6 +14,7 @@ from .decay import (
     StepDecay,
     TimeDecay,
 )
+from .noise import Noise
 from .tanh import Tanh
 from .warmup import InverseSqrt, WarmupStableDecay
 
@@ -39,4 +40,5 @@ __all__ = [
     "Warmup",
     "Join",
     "Cycles",
+    "Noise",
 ]
