@@ -269,6 +269,31 @@ CASES = [
      "schedules[1]", "0.1"),
     ("join-boundaries-scalar", lambda: lrs.Join([C, C], boundaries=10), TypeError, "boundaries",
      "boundaries=10"),
+    # -- timm's and fastai's (issue 19)
+    ("tanh-steps-zero", lambda: lrs.Tanh(0.1, steps=0), ValueError, "steps", "steps=0"),
+    ("tanh-lb-above-ub", lambda: lrs.Tanh(0.1, steps=10, lb=3.0, ub=-7.0), ValueError, "lb",
+     "lb=3.0, ub=-7.0"),
+    ("tanh-ub-inf", lambda: lrs.Tanh(0.1, steps=10, ub=INF), ValueError, "ub", "inf"),
+    ("cosine-k_decay-zero", lambda: lrs.Cosine(0.1, steps=10, k_decay=0.0), ValueError, "k_decay",
+     "k_decay=0.0"),
+    ("poly-k_decay-negative", lambda: lrs.Polynomial(0.1, steps=10, k_decay=-1.0), ValueError,
+     "k_decay", "-1.0"),
+    ("warmup-prefix-not-bool", lambda: lrs.Warmup(C, warmup_steps=3, prefix="no"), TypeError,
+     "prefix", "'no'"),
+    ("cycles-cycle_limit-zero",
+     lambda: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_limit=0), ValueError, "cycle_limit",
+     "cycle_limit=0"),
+    ("cycles-cycle_decay-negative",
+     lambda: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_decay=-0.5), ValueError, "cycle_decay",
+     "-0.5"),
+    ("cycles-after-no-length", lambda: lrs.Cycles(C, cycle_limit=2), TypeError, "after",
+     "Constant"),
+    ("noise-range-empty", lambda: lrs.Noise(C, noise_range=(4, 4)), ValueError, "noise_range",
+     "(4, 4)"),
+    ("noise-pct-zero", lambda: lrs.Noise(C, noise_range=(0, 4), pct=0.0), ValueError, "pct",
+     "pct=0.0"),
+    ("onecycle-convention-unknown",
+     lambda: lrs.OneCycle(0.1, steps=10, convention="keras"), ValueError, "convention", "keras"),
 ]
 
 
@@ -278,7 +303,7 @@ def test_the_cases_cover_every_family():
     assert hit >= {
         "cosine", "restarts", "step", "time", "exp", "poly", "linear", "cyclic", "onecycle",
         "invsqrt", "wsd", "warmup", "constant", "piecewise", "multistep", "join", "table",
-        "cyclicmomentum", "onecyclemomentum",
+        "cyclicmomentum", "onecyclemomentum", "tanh", "cycles", "noise",
     }
 
 
