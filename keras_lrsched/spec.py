@@ -128,7 +128,8 @@ _EQUIVALENTS = (
     # torch.optim.lr_scheduler: LR is the optimizer's lr.
     (("step_lr",), "step_decay(LR, factor=GAMMA, step_size=STEP_SIZE)", "torch's StepLR"),
     (("multi_step_lr",), "multi_step_decay(LR, milestones=MILESTONES, factor=GAMMA)",
-     "torch's MultiStepLR"),
+     "torch's MultiStepLR; timm's MultiStepLRScheduler drops one step earlier: "
+     "milestones=[d - 1 for d in DECAY_T]"),
     (("exponential_lr",), "exponential_decay(LR, decay_rate=GAMMA)", "torch's ExponentialLR"),
     (("constant_lr",), "piecewise([FACTOR * LR, LR], boundaries=[TOTAL_ITERS])",
      "torch's ConstantLR"),
@@ -163,6 +164,9 @@ _EQUIVALENTS = (
      "optax's polynomial_schedule"),
     (("piecewise_constant",), "multi_step_decay(INIT_VALUE, milestones=BOUNDARIES, factor=SCALES)",
      "optax's piecewise_constant_schedule"),
+    # timm (CosineLRScheduler and TanhLRScheduler are `cosine` and `tanh` here too).
+    (("poly",), "polynomial(LR, steps=T_INITIAL, end=LR_MIN, power=POWER)",
+     "timm's PolyLRScheduler"),
     # keras.optimizers.schedules (ExponentialDecay is `exponential_decay` here too).
     (("inverse_time_decay",), "time_decay(INITIAL, decay_rate=DECAY_RATE, decay_steps=DECAY_STEPS)",
      "keras' InverseTimeDecay"),

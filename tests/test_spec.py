@@ -167,6 +167,8 @@ def test_class_name_instead_of_snake_case_is_unknown_with_a_hint():
         ("CosineAnnealing", "cosine(LR, steps=T_MAX, end=ETA_MIN)", "CosineAnnealingLR"),
         ("step_lr", "step_decay(LR, factor=GAMMA, step_size=STEP_SIZE)", "torch's StepLR"),
         ("MultiStepLR", "multi_step_decay(LR, ", "torch's MultiStepLR"),
+        ("MultiStepLRScheduler", "multi_step_decay(LR, ", "milestones=[d - 1 for d in DECAY_T]"),
+        ("PolyLRScheduler", "polynomial(LR, steps=T_INITIAL, end=LR_MIN", "timm's PolyLRScheduler"),
         ("exponential_lr", "exponential_decay(LR, decay_rate=GAMMA)", "torch's ExponentialLR"),
         ("cyclic_lr", "cyclic(BASE_LR, peak=MAX_LR, ", "torch's CyclicLR"),
         ("CosineAnnealingWarmRestarts", "cosine_restarts(LR, period=T_0, ", "torch"),
@@ -206,7 +208,7 @@ PLACEHOLDERS = {
     "SECOND": "cosine(0.1, steps=100)", "MILESTONE": 100, "WARMUP_STEPS": 100,
     "DECAY_STEPS": 1000, "DECAY_RATE": 0.5, "TRANSITION_STEPS": 100, "ALPHA": 0.1,
     "BOUNDARIES": [100, 200], "SCALES": [0.5, 0.1], "V0": 0.1, "V1": 0.01, "V2": 0.001, "B1": 10,
-    "B2": 20, "FIRST_DECAY_STEPS": 100,
+    "B2": 20, "FIRST_DECAY_STEPS": 100, "T_INITIAL": 100, "LR_MIN": 0.001,
 }
 
 
