@@ -22,6 +22,7 @@ from conftest import assert_lr_close, to_numpy
 from test_migrating import (
     Case,
     check_cases_match_rows,
+    check_every_name_has_a_row,
     check_row,
     cases_for,
     evaluate,
@@ -80,6 +81,11 @@ CASES = {
     "CosineLRScheduler-7": [
         Case(120, lr=0.1, T=100, e=0.0, t0=10, t1=90, q=0.67, sd=1.0, z=42),  # timm's defaults
         Case(60, lr=0.1, T=50, e=0.001, t0=0, t1=60, q=0.1, sd=0.5, z=3),  # many redraws
+    ],
+    "WSDLRScheduler": [
+        Case(60, lr=0.1, T=40, d=10, e=0.001, k="1-sqrt", w=5),
+        Case(60, lr=0.1, T=40, d=15, e=0.0, k="linear", w=0),
+        Case(60, lr=0.1, T=30, d=30, e=0.002, k="cosine", w=8),
     ],
     "StepLRScheduler": [Case(50, lr=0.1, n=10, g=0.5), Case(50, lr=0.1, n=7, g=0.3)],
     "MultiStepLRScheduler-1": [
@@ -145,6 +151,13 @@ def test_row(row):
 
 def test_every_case_has_a_row():
     check_cases_match_rows("timm", CASES)
+
+
+def test_every_timm_scheduler_has_a_row():
+    # PlateauLRScheduler is torch's ReduceLROnPlateau inside: the guide points to its row.
+    names = [n for n in vars(_timm_scheduler()) if n.endswith("LRScheduler")]
+    assert "TanhLRScheduler" in names and "WSDLRScheduler" in names
+    check_every_name_has_a_row("timm", [n for n in names if n != "PlateauLRScheduler"])
 
 
 def test_the_timm_scheduler_is_timms_own():
