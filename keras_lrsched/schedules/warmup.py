@@ -98,6 +98,10 @@ class WarmupStableDecay(Schedule):
             "decay_type": "decay",
             "num_training_steps": "stable_steps=num_training_steps - warmup_steps - decay_steps",
         },
+        "timm's WSDLRScheduler": {
+            "t_initial": "stable_steps=t_initial - decay_t", "decay_t": "decay_steps",
+            "lr_min": "end", "decay_fn": "decay", "warmup_t": "warmup_steps",
+        },
     })
 
     def __init__(self, peak, *, warmup_steps, stable_steps, decay_steps, end=0.0, decay="cosine"):
