@@ -9,7 +9,7 @@ from keras import ops
 
 from . import _checks
 from ._api import export
-from .kernels._config import load_numba
+from .kernels._config import jit_function, load_numba
 from .schedules._base import FLOAT, Schedule, imin, int_const
 from .schedules.compose import fill_child
 
@@ -62,18 +62,6 @@ class Table(Schedule):
 
     def get_config(self):
         return {"values": self.values.tolist()}
-
-
-def _numba_compiled(fn):
-    """`fn` as a Numba dispatcher, or None when Numba cannot compile it."""
-    numba = load_numba()
-
-    if isinstance(fn, numba.core.registry.CPUDispatcher):
-        return fn
-    try:
-        return numba.njit(cache=False)(fn)
-    except Exception:  # noqa: BLE001 - anything Numba refuses means "not compilable"
-        return None
 
 
 def _run_compiled(run, fallback, what):
@@ -167,7 +155,7 @@ def _fill_function(fn, out, start=0):
         for k in range(out.shape[0]):
             out[k] = _python_value(python, start + k)
 
-    compiled = _numba_compiled(fn)
+    compiled = jit_function(fn)
     if compiled is None:
         fallback()
         return
@@ -189,7 +177,7 @@ def _scan_recurrence(fn, out, initial_lr, start=0):
             lr = float(np.float32(_python_value(python, start + k, lr)))
             out[k] = lr
 
-    compiled = _numba_compiled(fn)
+    compiled = jit_function(fn)
     if compiled is None:
         fallback()
         return

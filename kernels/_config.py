@@ -7,13 +7,13 @@ loading the kernels' machine code (~0.5 s warm, seconds cold). The two give the 
 for bit (the same float64 operations in the same order, the same libm, no fast-math), as
 tests/test_same_numbers.py checks for every schedule. The first larger table loads Numba, and
 from then on every table of the process runs compiled. ``NUMBA_DISABLE_JIT=1`` runs every table
-as Python.
+as Python. Whatever loads Numba first, and in whatever order the kernel modules are imported, a
+kernel compiles from its own source alone (`_numba_form`); tests/test_first_use.py runs that
+matrix in fresh processes, with a cold and a warm disk cache.
 """
 
 import functools
-import importlib
 import os
-import sys
 import threading
 import types
 
@@ -39,8 +39,8 @@ import types
 KERNEL_OPTIONS = {"parallel": True, "cache": True, "nogil": True, "fastmath": False}
 HELPER_OPTIONS = {"cache": True, "nogil": True, "inline": "always", "fastmath": False}
 
-# A kernel loop over steps. Before Numba is loaded this is `range`; loading Numba binds each
-# kernel module's `prange` to numba.prange (which is `range` again when called from Python).
+# A kernel loop over steps: `range` for the kernel's source run as Python. The Numba form of a
+# kernel sees numba.prange under this name instead (see `_numba_form`).
 prange = range
 
 # Tables up to this many values run as Python until Numba is loaded: ~1 us per value, so the
@@ -48,44 +48,84 @@ prange = range
 PYTHON_MAX = 1 << 14
 
 _DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") not in ("", "0")
-_HELPERS = {}  # each helper's Python function -> its Numba version, once loaded
-_KERNEL_MODULES = set()  # the modules whose globals name helpers and prange
+_HELPERS = {}  # each helper's Python function -> its Numba dispatcher, made at first need
 _lock = threading.RLock()
 numba = None  # the module, once a kernel needed it
 
 
 def load_numba():
-    """Import Numba and bind every kernel module's helpers and `prange` to their compiled forms.
-
-    Done once per process, before the first kernel compiles: Numba reads a kernel's globals when it
-    compiles it.
-    """
+    """Import Numba, once per process, and return it."""
     global numba
     with _lock:
-        if numba is not None:
-            return numba
-        import numba as nb
+        if numba is None:
+            import numba as nb
 
-        for fn in _HELPERS:
-            _HELPERS[fn] = nb.njit(**HELPER_OPTIONS)(fn)
-        for name in sorted(_KERNEL_MODULES):
-            module = sys.modules.get(name) or importlib.import_module(name)
-            for attr, value in list(vars(module).items()):
-                if attr == "prange" and value is range:
-                    setattr(module, attr, nb.prange)
-                elif isinstance(value, types.FunctionType) and value in _HELPERS:
-                    setattr(module, attr, _HELPERS[value])
-        numba = nb
-        return nb
+            numba = nb
+        return numba
+
+
+# How a kernel's Python source becomes machine code, whatever was imported or compiled before.
+# Module globals are never rebound: a kernel module keeps its Python helpers and `range`, so its
+# source always runs as Python. The Numba form of a kernel (or helper) is a copy of the function
+# over a copy of its module's globals in which every helper is its Numba dispatcher and `prange`
+# is numba.prange, made when that kernel first compiles. What Numba compiles therefore depends
+# on the source alone, not on which modules were imported when Numba was loaded (issue 19: a
+# kernel module imported after that once saw Python helpers, and Numba could not type them).
+
+
+def _numba_form(fn):
+    """`fn` over a copy of its globals in which every helper is its Numba dispatcher and
+    `prange` is numba.prange. Same code object, file and name, so Numba's disk cache finds it."""
+    copy, names = _copy(fn)
+    _bind(names)
+    return copy
+
+
+def _copy(fn):
+    names = dict(fn.__globals__)
+    copy = types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__qualname__ = fn.__qualname__
+    copy.__doc__ = fn.__doc__
+    return copy, names
+
+
+def _bind(names):
+    nb = load_numba()
+    for name, value in list(names.items()):
+        if name == "prange" and value is range:
+            names[name] = nb.prange
+        elif isinstance(value, types.FunctionType) and value in _HELPERS:
+            names[name] = _helper_dispatcher(value)
+
+
+def _helper_dispatcher(fn):
+    """The Numba dispatcher of helper `fn` (lazy: it compiles where a kernel inlines it)."""
+    with _lock:
+        if _HELPERS[fn] is None:
+            copy, names = _copy(fn)
+            # Registered before its globals are bound: helpers name each other (and themselves).
+            _HELPERS[fn] = load_numba().njit(**HELPER_OPTIONS)(copy)
+            _bind(names)
+        return _HELPERS[fn]
+
+
+def jit_function(fn):
+    """A user's function (``f(step)``, ``f(epoch, lr)``) as a Numba dispatcher, compiled at its
+    first call; None when Numba cannot take it (then it runs as Python)."""
+    nb = load_numba()
+    if isinstance(fn, nb.core.registry.CPUDispatcher):
+        return fn
+    try:
+        return nb.njit(cache=False)(fn)
+    except Exception:  # noqa: BLE001 - anything Numba refuses means "not compilable"
+        return None
 
 
 def compiled():
     """Whether kernels run through Numba now (it is loaded, and not disabled)."""
     return numba is not None and not _DISABLED
 
-
-def _register_module(fn):
-    _KERNEL_MODULES.add(fn.__module__)
 
 # Kernels whose segment changes along the steps (restarts, cycles, phases) run `prange` over blocks
 # of this many steps and fill each segment's contiguous run inside a block with a plain loop that
@@ -115,7 +155,6 @@ class _Kernel:
         self.options = options
         self._dispatcher = None
         functools.update_wrapper(self, fn)
-        _register_module(fn)
 
     @property
     def dispatcher(self):
@@ -123,7 +162,7 @@ class _Kernel:
             nb = load_numba()
             with _lock:
                 if self._dispatcher is None:
-                    self._dispatcher = nb.njit(**self.options)(self.py_func)
+                    self._dispatcher = nb.njit(**self.options)(_numba_form(self.py_func))
         return self._dispatcher
 
     def __call__(self, out, *args):
@@ -175,6 +214,5 @@ def serial_kernel(fn=None, *, cache=True):
 
 def helper(fn):
     """`fn` as a scalar function inlined into kernels: itself until Numba is loaded."""
-    _HELPERS[fn] = fn
-    _register_module(fn)
+    _HELPERS[fn] = None
     return fn
