@@ -121,6 +121,13 @@ def _function():
     return lambda step: 0.3 / (1.0 + 0.25 * step)
 
 
+def _to_the_end():
+    # Valid for the run's N_STEPS updates and negative past them: where keras cannot tell the
+    # run's length (multi-process JAX), the values computed ahead of the run include bad ones,
+    # and none of them may be refused (issue 19).
+    return lambda step: 0.3 * (1.0 - step / N_STEPS)
+
+
 def _recurrence():
     return lambda epoch, lr: lr * 0.5
 
@@ -129,6 +136,7 @@ def _recurrence():
 CASES = {
     "step/schedule": ("step", 0.1, _warmup_cosine, False),
     "step/function": ("step", 0.1, _function, False),
+    "step/function valid to the end": ("step", 0.1, _to_the_end, False),
     "epoch/f(epoch, lr)": ("epoch", 0.4, _recurrence, False),
     "step/plateau": ("step", 0.1, _decaying, True),
 }

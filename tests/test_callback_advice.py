@@ -81,10 +81,23 @@ def test_a_step_mode_fit_past_the_end_is_pointed_out():
     said = fit(m, [cb], epochs=3)  # 9 updates
     assert len(said) == 1 and "runs to optimizer step 9" in said[0]
     assert "from step 4 on it holds its last value" in said[0]
+    assert "OneCycleLR" not in said[0]  # torch's OneCycleLR is named for a OneCycle only
     # it still applies the schedule, holding its end value
     np.testing.assert_array_equal(cb.learning_rates, short.table(9))
     assert fit(probe(), [lrs.LearningRateScheduler(lrs.Linear(0.1, end=0.01, steps=9),
                                                    update="step")]) == []
+
+
+@pytest.mark.parametrize("schedule, torch", [
+    (lambda: lrs.OneCycle(0.1, steps=4), True),
+    (lambda: lrs.OneCycle(0.1, steps=4).cycle_momentum(), True),
+    (lambda: lrs.Warmup(lrs.Cosine(0.1, steps=2), warmup_steps=2), False),
+    (lambda: [0.1, 0.05, 0.02], False),
+], ids=["OneCycle", "OneCycleMomentum", "Warmup", "table"])
+def test_the_past_the_end_warning_names_torchs_one_cycle_only_for_a_one_cycle(schedule, torch):
+    said = fit(probe(), [lrs.LearningRateScheduler(schedule(), update="step")], epochs=3)
+    assert len(said) == 1 and "holds its last value" in said[0]
+    assert ("torch's OneCycleLR raises there" in said[0]) == torch
 
 
 def test_a_step_mode_run_of_unknown_length_is_checked_as_it_goes():

@@ -273,6 +273,20 @@ def test_a_changed_multiplier_function_takes_effect_at_the_next_fit(update):
     assert not np.array_equal(weights(m)[1], bias)
 
 
+def test_a_pattern_of_a_frozen_layer_is_no_typo():
+    """layer_decay's patterns name every layer; a layer frozen for a fit matches no trainable
+    variable then, yet it is the model's: the fit trains the rest, the frozen layer stays."""
+    m = model(layers=2)
+    rules = lrs.layer_decay(m, 0.5)
+    m.layers[0].trainable = False
+    m.compile(keras.optimizers.SGD(0.1), loss="mse")
+    before = weights(m)
+    fit(m, [lrs.LearningRateScheduler([0.05], lr_multipliers=rules)], epochs=1)
+    for b, a in zip(before[:2], weights(m)[:2]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(weights(m)[2], before[2])
+
+
 def test_layer_decay_gives_each_layer_decay_to_its_depth():
     m = model(layers=2)
     rules = lrs.layer_decay(m, 0.5)
@@ -513,9 +527,13 @@ def _untouched(m, n):
          r"lr_multipliers\('.*kernel'\)` must be a finite number >= 0. Received: -1.0"),
         (lambda: keras.optimizers.Adam(0.1, epsilon=1), {"hyperparameters": {"epsilon": [0.1]}},
          TypeError, r"`epsilon` holds an integer.*Adam\(epsilon=1.0\)"),
+        # a typo: the pattern matches nothing, and the error shows what it could have matched
+        (lambda: keras.optimizers.SGD(0.1), {"lr_multipliers": {"bias": 0.5, "kernal": 0.1}},
+         ValueError, r"pattern that matches no variable of the model: 'kernal'\. .*re.search"
+         r".*2 variable paths include '[^']*/kernel', '[^']*/bias'"),
     ],
     ids=["unknown", "boolean", "nesterov", "momentum-0", "no-momentum", "twice", "callable<0",
-         "integer"],
+         "integer", "unmatched-pattern"],
 )
 def test_bad_input_at_fit_names_the_argument_and_touches_nothing(opt, kwargs, error, match):
     m = model(opt=opt())
@@ -539,7 +557,7 @@ def test_bad_input_at_fit_names_the_argument_and_touches_nothing(opt, kwargs, er
          r"`momentum` must hold finite values >= 0.*momentum\[1\]=.*nan"),
         ({"momentum": lambda epoch, lr: 0.9}, TypeError,
          r"`momentum` must be a function of the index only"),
-        ({"weight_decay": "no such"}, ValueError, r"Argument `weight_decay`: Spec `no such`"),
+        ({"weight_decay": "no such"}, ValueError, r"Argument `weight_decay`: a string is read as a schedule spec.*Spec `no such`"),
         ({"hyperparameters": {"learning_rate": [0.1]}}, ValueError, "callback's `schedule`"),
         ({"hyperparameters": {"clipnorm": [0.1]}}, ValueError, r"`hyperparameters\['clipnorm'\]`"),
         ({"hyperparameters": [("beta_2", 0.9)]}, TypeError, "must be a dict"),

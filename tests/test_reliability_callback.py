@@ -327,3 +327,89 @@ def test_wrong_arity_is_refused_when_the_callback_is_built(fn, update):
     with pytest.raises(TypeError) as info:
         lrs.LearningRateScheduler(fn, update=update)
     assert "schedule" in str(info.value) and "positional arguments" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# A value the fit never reaches is never refused. When keras does not know the steps per epoch
+# (a generator, a filtered tf.data dataset, multi-process JAX), values are computed a window
+# ahead of the run; one that is bad there is refused only before an update would apply it.
+
+RUN = 12  # updates: 3 epochs of 4 batches
+
+
+def _filtered_dataset():
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((X, Y)).filter(lambda a, b: True).batch(BATCH)
+
+
+class Updates(keras.callbacks.Callback):
+    """Counts the updates that ran (each train batch that ended)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.count += 1
+
+
+def _valid_for_the_run():
+    table = [LR0 * (1 - k / RUN) for k in range(RUN + 1)]  # 0.0 at step 12, then negative
+    return {
+        "linear": (lambda step: LR0 * (1 - step / RUN), ValueError, "-0.00416666.* at step 13"),
+        # a list of the run's lrs: past its end, an IndexError (with a note naming the step)
+        "list": (lambda step: table[step], IndexError, "step 13"),
+    }
+
+
+@pytest.mark.parametrize("data", ["filtered-dataset", "generator"])
+@pytest.mark.parametrize("window", [None, 4, 12])
+@pytest.mark.parametrize("kind", ["linear", "list"])
+def test_a_function_valid_for_the_run_trains_and_refuses_only_the_step_that_reaches_past_it(
+        data, window, kind):
+    fn, error, match = _valid_for_the_run()[kind]
+
+    def run(m, epochs, callbacks):
+        # A filtered dataset is read anew each epoch; a generator, once: one epoch of it all.
+        if data == "filtered-dataset":
+            return m.fit(_filtered_dataset(), epochs=epochs, verbose=0, callbacks=callbacks)
+        return m.fit(_batches(epochs * STEPS), epochs=1, verbose=0, callbacks=callbacks)
+
+    m = build()
+    cb = lrs.LearningRateScheduler(fn, update="step", window=window)
+    history = run(m, 3, [cb])
+    assert cb.params["steps"] is None  # keras could not know the run's length
+    expected = np.float32([LR0 * (1 - k / RUN) for k in range(RUN)])
+    np.testing.assert_array_equal(cb.learning_rates, expected)
+    assert history.history["learning_rate"][-1] == expected[-1]
+    # Four batches more reach step 13: refused before its update, after the 13 good ones.
+    m = build()
+    updates = Updates()
+    with pytest.raises(error, match=match):
+        run(m, 4, [updates, cb])
+    assert updates.count == RUN + 1
+    assert np.isfinite(host(lr_variable(m.optimizer)))
+    assert all(np.isfinite(w).all() for w in m.get_weights())
+
+
+def test_a_hyperparameter_function_valid_for_the_run_trains_and_is_refused_past_it():
+    def beta_2(step):
+        return 0.999 - 0.08 * step  # a valid beta_2 up to step 12, negative from 13 on
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        m.compile(keras.optimizers.Adam(0.01), loss="mse")
+        return m
+
+    cb = lrs.LearningRateScheduler(lrs.Constant(0.01), update="step",
+                                   hyperparameters={"beta_2": beta_2})
+    m = model()
+    history = m.fit(_filtered_dataset(), epochs=3, verbose=0, callbacks=[cb])
+    np.testing.assert_allclose(history.history["beta_2"], [beta_2(k) for k in (3, 7, 11)],
+                               rtol=1e-6)
+    updates = Updates()
+    with pytest.raises(ValueError, match=r"hyperparameters\['beta_2'\].*at step 13"):
+        model().fit(_filtered_dataset(), epochs=4, verbose=0, callbacks=[updates, cb])
+    assert updates.count == RUN + 1

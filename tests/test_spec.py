@@ -381,3 +381,16 @@ def test_another_librarys_name_says_what_to_write(text, hint):
     with pytest.raises(ValueError, match="has no argument") as caught:
         lrs.get(text)
     assert hint in str(caught.value)
+
+
+def test_a_string_given_to_the_callback_is_read_as_a_spec_and_its_error_says_so():
+    cb = lrs.LearningRateScheduler("cosine(0.1, steps=100)")
+    assert isinstance(cb.schedule, lrs.Cosine)
+    # keras' callbacks take "auto" for many things; here a string is a schedule spec
+    with pytest.raises(ValueError) as err:
+        lrs.LearningRateScheduler("auto")
+    message = str(err.value)
+    assert message.startswith("Argument `schedule`: a string is read as a schedule spec")
+    assert '"cosine(0.1, steps=1000)"' in message and "Spec `auto` contains a variable" in message
+    with pytest.raises(ValueError, match=r"^Argument `momentum`: a string is read as a schedule"):
+        lrs.LearningRateScheduler([0.1], momentum="0.9 +")

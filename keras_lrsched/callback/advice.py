@@ -2,6 +2,8 @@
 
 import warnings
 
+from ..schedules import OneCycle, OneCycleMomentum
+
 
 class ScheduleWarning(UserWarning):
     """A likely mistake in how a schedule meets a fit; filter this category to silence them:
@@ -42,12 +44,14 @@ class Advice:
         if length is None or last_step <= length:
             return
         name = source.name.replace("The ", "the ", 1)  # mid-sentence: "the table"
+        torch = ""
+        if isinstance(getattr(source, "schedule", None), (OneCycle, OneCycleMomentum)):
+            torch = " (torch's OneCycleLR raises there)"
         self._warn(
             "end",
             f"This fit runs to optimizer step {last_step}, but {name} is built for "
-            f"{length} steps: from step {length} on it holds its last value (torch's OneCycleLR "
-            "raises there). Build the schedule for the whole run, e.g. with "
-            "steps=epochs * steps_per_epoch.",
+            f"{length} steps: from step {length} on it holds its last value{torch}. Build the "
+            "schedule for the whole run, e.g. with steps=epochs * steps_per_epoch.",
         )
 
     def changed_elsewhere(self, name, expected, found):

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .sources import make_source
+from .sources import make_source, parse
 
 # What `momentum` means, in this order: beta_1 (Adam, AdamW, Adamax, Nadam, Lion, ...), as torch's
 # cycle_momentum (use_beta1) and fastai's moms do, else SGD's and RMSprop's momentum.
@@ -70,13 +70,7 @@ class Hyper:
     def __init__(self, arg, key, value):
         self.arg = arg  # as the user wrote it, for errors: "momentum", "hyperparameters['rho']"
         self.key = key  # "momentum" (beta_1 on the beta optimizers), "weight_decay", "rho", ...
-        if isinstance(value, str):
-            from ..spec import get
-
-            try:
-                value = get(value)
-            except (TypeError, ValueError) as err:
-                raise type(err)(f"Argument `{arg}`: {err}") from None
+        value = parse(value, arg)
         self.value = value
         self.source = make_source(value, arg)
 

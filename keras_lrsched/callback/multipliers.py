@@ -66,15 +66,32 @@ def factor_of(rules, variable):
     return 1.0
 
 
-def factors(rules, variables):
+def factors(rules, variables, every_variable=()):
     """``(id(variable) -> factor, the factors in order)`` for this fit, or None without rules.
 
     Computed, and checked, when each fit begins: a compiled step whose groups differ from a new
-    fit's (a function that now unfreezes a layer) is not reused."""
+    fit's (a function that now unfreezes a layer) is not reused. A pattern that matches none of
+    `every_variable` (the model's variables, frozen ones too, so that gradual unfreezing is no
+    error) is a ValueError that names it and some of the paths it could have matched: a typo
+    such as ``{"backbon": 0.1}`` would otherwise leave every lr at 1.0 without a word."""
     if rules is None:
         return None
+    if not callable(rules):
+        unmatched(rules, every_variable or variables)
     found = {id(v): factor_of(rules, v) for v in variables}
     return found, tuple(found[id(v)] for v in variables)
+
+
+def unmatched(rules, variables):
+    paths = [v.path for v in variables]
+    for regex, _ in rules:
+        if not any(regex.search(path) for path in paths):
+            shown = ", ".join(repr(p) for p in paths[:6]) + (", ..." if len(paths) > 6 else "")
+            raise ValueError(
+                f"Argument `lr_multipliers` has a pattern that matches no variable of the model: "
+                f"{regex.pattern!r}. Patterns are regular expressions `re.search`ed in "
+                f"`variable.path`; the model's {len(paths)} variable paths include {shown}"
+            )
 
 
 # Optimizer state that `_backend_update_step` advances once per call for all variables alike

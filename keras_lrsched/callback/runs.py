@@ -1,5 +1,6 @@
 """One fit's bookkeeping between the callback's hooks, in epoch mode and in step mode."""
 
+import math
 import warnings
 
 import numpy as np
@@ -55,6 +56,9 @@ class Run:
         self.horizon = 0
         self.epoch_scale = 1.0
         self.direction = None
+        # The batch of this epoch whose update would apply the first value a stepper could not
+        # give (sources.Source: a fault ahead of a run of unknown length), and its error.
+        self.fault_batch, self.fault_error = math.inf, None
 
     # ------------------------------------------------------------ hooks
 
@@ -166,6 +170,8 @@ class Run:
                 else:
                     slot.stepper.check(g.it0, span)
         self.horizon = self.groups[0].it0 + span
+        self._note_faults()
+        self._refuse_reached(0)
         if self.cb.verbose:
             for g in self.groups:
                 first = g.stepper.get(g.it0, 1)
@@ -181,7 +187,22 @@ class Run:
         g.window.assign(values)
         g.start.assign(start)
 
+    def _note_faults(self):
+        self.fault_batch, self.fault_error = math.inf, None
+        for g in self.groups:
+            for x in (g, *g.slots):
+                fault = x.stepper.fault
+                if fault is not None and fault[0] - g.it0 < self.fault_batch:
+                    self.fault_batch, self.fault_error = fault[0] - g.it0, fault[1]
+
+    def _refuse_reached(self, batch):
+        """Raise a fault's error when the updates of the execution from `batch` would apply its
+        value: nothing bad reaches the optimizer, and a run that ends before it goes on."""
+        if batch + self.spe > self.fault_batch:
+            raise self.fault_error
+
     def batch_begin(self, batch):
+        self._refuse_reached(batch)
         first = self.groups[0]
         if first.it0 + batch + self.spe <= self.horizon:
             return
@@ -192,6 +213,8 @@ class Run:
                 for x in (g, *g.slots):
                     x.stepper.check(self.horizon, self.window)
             self.horizon += self.window
+            self._note_faults()
+            self._refuse_reached(batch)
             return
         self.cb.model  # noqa: B018 - under JAX, writes the trainer's state back to the variables
         for g in self.groups:
@@ -203,6 +226,8 @@ class Run:
                     scale = self.epoch_scale if x is g else 1.0  # the plateau scales the lr only
                     self._write_window(x, k, x.stepper.get(k, self.size), scale)
         self.horizon = first.iterations() + self.window
+        self._note_faults()
+        self._refuse_reached(batch)
 
     def epoch_end(self, epoch, logs):
         scale = self.epoch_scale

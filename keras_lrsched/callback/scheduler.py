@@ -9,7 +9,7 @@ from ..plateau import Plateau
 from . import hyper, install, multipliers
 from .advice import Advice
 from .runs import Run, scaled, window_size
-from .sources import make_source
+from .sources import make_source, parse
 from .state import attach_state
 
 _UPDATES = ("epoch", "step")
@@ -101,10 +101,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
                 f"plateau={plateau!r}"
             )
         self.window = None if window is None else _checks.integer("window", window, minimum=1)
-        if isinstance(schedule, str):
-            from ..spec import get
-
-            schedule = get(schedule)
+        schedule = parse(schedule)
         self._source = make_source(schedule)
         self.schedule = schedule
         # keras' callback reads `verbose > 0`: True and 1 alike; "yes" is a mistake.
@@ -196,7 +193,9 @@ class LearningRateScheduler(keras.callbacks.Callback):
         size = window + 1 if self.update == "step" else 0
         binding = self._binding
         # Checked before anything is installed, as the hyperparameters are in Binding().
-        factors = multipliers.factors(self._lr_multipliers, model.trainable_variables)
+        factors = multipliers.factors(
+            self._lr_multipliers, model.trainable_variables, model.variables
+        )
         if binding is None or not binding.matches(model, optimizer, size, factors):
             binding = self._binding = install.Binding(self, model, optimizer, size, factors)
         self._run = binding.run = Run(self, binding, window, spe)

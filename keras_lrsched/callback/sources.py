@@ -5,7 +5,7 @@ import keras
 import numpy as np
 
 from .. import _checks
-from ..kernels._config import load_numba
+from ..kernels._config import jit_function
 from ..schedules import Schedule
 from ..schedules._base import total_steps
 from ..schedules._host import HostSchedule
@@ -21,13 +21,31 @@ _EPOCH_PLAN_MAX = 1 << 16  # epoch mode: a kernel schedule's epochs computed at 
 _EXPLAIN_LIMIT = 1_000_000
 
 
+def parse(value, arg="schedule"):
+    """`value` itself, or the schedule a spec string describes (keras_lrsched.get): any error
+    names the argument and says how a string is read."""
+    if not isinstance(value, str):
+        return value
+    from ..spec import get  # here, not at the top: spec imports the package, which imports us
+
+    try:
+        return get(value)
+    except (TypeError, ValueError) as err:
+        raise type(err)(
+            f"Argument `{arg}`: a string is read as a schedule spec, such as "
+            f"\"cosine(0.1, steps=1000)\" or \"warmup(cosine(0.1, steps=900), "
+            f"warmup_steps=100)\". {err}"
+        ) from None
+
+
 def make_source(schedule, arg="schedule"):
-    """The source for the callback's `schedule` argument; TypeError for anything else.
+    """The source for the callback's `schedule` argument (a spec string too); TypeError for
+    anything else.
 
     `arg` names another argument that takes the same kinds of values (``momentum``,
     ``hyperparameters['beta_2']``): its errors name it, and a function of it takes the index
     only (a recurrence ``f(index, lr)`` is the lr's, as in keras' callback)."""
-    source = _make_source(schedule, arg)
+    source = _make_source(parse(schedule, arg), arg)
     if arg != "schedule":
         source.what, source.kind = f"The `{arg}` schedule", "value"
     return source
@@ -69,8 +87,15 @@ class Source:
     the source is handed the current lr (a keras-style recurrence f(index, lr)).
 
     A stepper (what `stepper` returns; a schedule or table source is its own) has ``get(start,
-    n)``, ``check(start, n)`` and ``recurrent``: whether its last value is handed on to a resumed
-    run, as a recurrence's is."""
+    n)``, ``check(start, n)``, ``recurrent``: whether its last value is handed on to a resumed
+    run, as a recurrence's is, and ``fault``.
+
+    When the run's length is known, every value of it is checked before training (an error
+    names the first bad step). When it is not (a generator, a filtered dataset, multi-process
+    JAX), values are computed a window ahead of the run, and one that is bad (or a function
+    that raises) is not refused there: the run may end before it. The stepper keeps the first
+    such step and its error as ``fault = (step, error)``, serves the last good value from there
+    on, and the run raises the error before an update would apply that step."""
 
     in_graph = None
     needs_lr = False
@@ -98,7 +123,7 @@ class Source:
 
 
 class ScheduleSource(Source):
-    """A closed form.
+    """A closed form (its steps are checked as `Source` says).
 
     A keras_lrsched schedule is evaluated on the host by its Numba kernel in both modes (step
     mode looks its values up in a device window); any other keras schedule is called with the
@@ -106,6 +131,7 @@ class ScheduleSource(Source):
     """
 
     recurrent = False
+    fault = None
 
     def __init__(self, schedule):
         self.schedule = schedule
@@ -152,6 +178,7 @@ class ScheduleSource(Source):
         # A new fit: nothing computed for an earlier one is reused (its schedule may have changed).
         self.checked, self.cache = (0, 0), (0, np.zeros(0, np.float32))
         self.host = HostSchedule(self.schedule)
+        self.known, self.fault = bool(count), None
         if count:
             self.check_run(start, min(count, _CHECK_AHEAD_MAX))
         return self
@@ -201,7 +228,11 @@ class ScheduleSource(Source):
             self.cache = lo, values = start, np.asarray(block, dtype=np.float32)
         # Checked when read, not when computed: a block reaches beyond the steps asked for.
         values = values[start - lo : start - lo + n].copy()
-        return _checks.lr_values(values, start, self.what, self.kind)
+        if getattr(self, "known", True):  # (epoch mode makes no stepper: every value checked)
+            return _checks.lr_values(values, start, self.what, self.kind)
+        values, fault = _until_fault(values, start, self.what, self.kind)
+        self.fault = earliest(self.fault, fault)
+        return values
 
 
 class TableSource(Source):
@@ -211,6 +242,7 @@ class TableSource(Source):
     """
 
     recurrent = False
+    fault = None  # every value was checked when the table was made
 
     def __init__(self, values):
         self.values32 = np.array(values, dtype=np.float32, copy=True)
@@ -276,11 +308,13 @@ class FunctionSteps:
 
     With a known run length (at most 2**26 steps, 256 MB) the whole run is computed, and checked,
     at once; past its end the last value holds. Otherwise the values are computed a window ahead
-    as the run goes, each part checked before it is used, and the host keeps only the part from
+    as the run goes, a fault waiting for the run (`Source`), and the host keeps only the part from
     the latest step asked for: memory stays bounded by the window, however long the run. Steps
     before that part (``learning_rates`` reads the whole fit) are computed again from the fit's
     first step.
     """
+
+    fault = None
 
     def __init__(self, fn, arity, start, count, lr_prev, labels=("The schedule", "learning rate")):
         self.fn, self.arity, self.origin, self.lr_origin = fn, arity, start, lr_prev
@@ -293,18 +327,28 @@ class FunctionSteps:
 
     def _compute(self, start, n, lr_prev):
         if n <= _PYTHON_LOOP_MAX:
-            return _python_table(self.fn, self.arity, start, n, lr_prev, self.labels)
-        kwargs = {"start": start}
-        if self.arity == 2:
-            kwargs["initial_lr"] = lr_prev
-        if self.compiled is None:
-            # Once per fit, not per part: a run of unknown length is computed a part at a time.
-            self.compiled = _numba_jit(self.fn)
-        try:
-            return precompute(self.compiled or self.fn, n, **kwargs)
-        except Exception as err:  # noqa: BLE001 - replayed below to name the step
-            _explain(self.fn, self.arity, start, n, lr_prev, err, self.labels)
-            raise
+            values, fault = _replay(self.fn, self.arity, start, n, lr_prev, self.labels)
+        else:
+            kwargs = {"start": start}
+            if self.arity == 2:
+                kwargs["initial_lr"] = lr_prev
+            if self.compiled is None:
+                # Once per fit, not per part: a run of unknown length is computed a part at a
+                # time.
+                self.compiled = jit_function(self.fn) or False
+            try:
+                return precompute(self.compiled or self.fn, n, **kwargs)
+            except Exception:  # noqa: BLE001 - replayed in Python to find the step
+                replay = min(n, _EXPLAIN_LIMIT)
+                values, fault = _replay(self.fn, self.arity, start, replay, lr_prev, self.labels)
+                if fault is None:
+                    raise
+                values = np.concatenate([values, np.full(n - replay, values[-1], np.float32)])
+        if fault is not None:
+            if self.known:
+                raise fault[1]
+            self.fault = earliest(self.fault, fault)
+        return values
 
     def get(self, start, n):
         if start < self.lo:  # behind the part kept: computed again, not kept
@@ -332,32 +376,41 @@ class FunctionSteps:
         self.get(start, n)  # each part is checked when it is computed
 
 
-def _numba_jit(fn):
-    """`fn` as a Numba dispatcher (compiled at its first call), or False when Numba refuses it."""
-    numba = load_numba()
-
-    if isinstance(fn, numba.core.registry.CPUDispatcher):
-        return fn
-    try:
-        return numba.njit(cache=False)(fn)
-    except Exception:  # noqa: BLE001 - precompute then runs the Python function
-        return False
-
-
-def _python_table(fn, arity, start, n, lr_prev, labels=("The schedule", "learning rate")):
-    """A short table in plain Python: faster than compiling `fn` with Numba, same numbers."""
+def _replay(fn, arity, start, n, lr_prev, labels):
+    """(values, fault): `fn`'s float32 values at steps start..start+n-1 in plain Python, up to
+    the first step it cannot give (a bad value, or an exception from `fn`), with the last good
+    value from there on; ``fault = (step, error)`` for that step, or None. Faster than compiling
+    `fn` with Numba for a short table, and the same numbers."""
     out = np.empty(n, dtype=np.float32)
     lr = None if lr_prev is None else float(np.float32(lr_prev))
+    what, kind = labels
     for i in range(n):
         where = f"step {start + i}"
         args = (start + i, lr) if arity == 2 else (start + i,)
-        what, kind = labels
-        out[i] = _checks.lr_value(_checks.call(fn, args, where, what), where, what, kind)
+        try:
+            out[i] = _checks.lr_value(_checks.call(fn, args, where, what), where, what, kind)
+        except Exception as err:  # noqa: BLE001 - the caller raises it, now or when reached
+            out[i:] = out[i - 1] if i else 0.0
+            return out, (start + i, err)
         lr = float(out[i])
-    return out
+    return out, None
 
 
-def _explain(fn, arity, start, n, lr_prev, err, labels):
-    """Replay `fn` in Python to name the first step whose value is bad; re-raise as ours."""
-    _python_table(fn, arity, start, min(n, _EXPLAIN_LIMIT), lr_prev, labels)
-    raise err
+def _until_fault(values, start, what, kind):
+    """(values, fault) for a block of computed values, as `_replay` gives them."""
+    i = _checks.first_bad_lr(values)
+    if i is None:
+        return values, None
+    try:
+        _checks.lr_value(values[i], f"step {start + i}", what, kind)
+    except (TypeError, ValueError) as err:
+        values[i:] = values[i - 1] if i else 0.0
+        return values, (start + i, err)
+    raise AssertionError("first_bad_lr and lr_value disagree")  # pragma: no cover
+
+
+def earliest(fault, other):
+    """The fault of the earlier step (either may be None)."""
+    if fault is None or (other is not None and other[0] < fault[0]):
+        return other
+    return fault
