@@ -15,6 +15,10 @@ fi
 "$PY" -m pip install -q --upgrade pip || exit 1
 "$PY" -m pip install -q "torch==2.13.0" || exit 1
 "$PY" -m pip install -q -e ".[all,test]" || exit 1
+# timm's own schedulers are the reference of tests/test_migrating_timm.py. timm requires
+# torchvision, which pulls another torch (and PyPI's does not load beside this one); its
+# schedulers need torch alone, so it is installed without its requirements.
+"$PY" -m pip install -q --no-deps "timm==1.0.31" || exit 1
 
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS="ignore::DeprecationWarning"
 failed=()
