@@ -286,6 +286,10 @@ CASES = [
     ("cycles-cycle_decay-negative",
      lambda: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_decay=-0.5), ValueError, "cycle_decay",
      "-0.5"),
+    # a top that grows for ever reaches inf (found by tests/test_fuzz.py)
+    ("cycles-cycle_decay-growing-unlimited",
+     lambda: lrs.Cycles(lrs.Cosine(0.1, steps=10), cycle_decay=1.5), ValueError, "cycle_decay",
+     "cycle_decay=1.5, cycle_limit=None"),
     ("cycles-after-no-length", lambda: lrs.Cycles(C, cycle_limit=2), TypeError, "after",
      "Constant"),
     ("noise-range-empty", lambda: lrs.Noise(C, noise_range=(4, 4)), ValueError, "noise_range",

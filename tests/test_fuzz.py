@@ -52,6 +52,8 @@ positive_lr = st.floats(1e-6, 10.0)
 fraction = st.floats(0.0, 1.0)
 small_steps = st.integers(1, 200)
 start_step = st.one_of(st.integers(0, HEAD), st.integers(0, MAX_START))
+# timm's k_decay: the progress raised to a power (1.0, the plain shape, most often)
+k_decay = st.one_of(st.just(1.0), st.floats(0.1, 4.0))
 
 
 def sign(x):
@@ -151,15 +153,46 @@ def polynomial(draw):
     if draw(st.booleans()):
         s = lrs.Linear(initial, end=end, steps=steps)
     else:
-        s = lrs.Polynomial(initial, end=end, steps=steps, power=draw(st.floats(0.1, 5.0)))
+        s = lrs.Polynomial(initial, end=end, steps=steps, power=draw(st.floats(0.1, 5.0)),
+                           k_decay=draw(k_decay))
     return Case(s, max(initial, end), everywhere(sign(end - initial)))
 
 
 @st.composite
 def cosine(draw):
     initial, end = draw(lr), draw(lr)
-    s = lrs.Cosine(initial, steps=draw(small_steps), end=end)
+    s = lrs.Cosine(initial, steps=draw(small_steps), end=end, k_decay=draw(k_decay))
     return Case(s, max(initial, end), everywhere(sign(end - initial)))
+
+
+@st.composite
+def tanh(draw):
+    initial, end = draw(lr), draw(lr)
+    lb = draw(st.floats(-10.0, 5.0))
+    ub = draw(st.floats(lb + 0.1, lb + 15.0))
+    s = lrs.Tanh(initial, steps=draw(small_steps), end=end, lb=lb, ub=ub)
+    return Case(s, max(initial, end), everywhere(sign(end - initial)))
+
+
+@st.composite
+def cycles(draw):
+    """timm's restarts of a cosine, polynomial or tanh; monotone within a cycle only."""
+    one = draw(st.one_of(cosine(), polynomial(), tanh()))
+    limit = draw(st.one_of(st.none(), st.integers(1, 6)))
+    decay = draw(st.floats(0.0, 1.0 if limit is None else 1.5))  # a growing top needs a limit
+    s = lrs.Cycles(one.schedule, cycle_limit=limit, cycle_decay=decay)
+    return Case(s, one.scale * max(1.0, s.cycle_decay) ** (limit or 6))
+
+
+@st.composite
+def noise(draw):
+    """timm's noise over a short range of a decaying child: only validity is claimed."""
+    one = draw(st.one_of(cosine(), polynomial()))
+    t0 = draw(st.integers(0, HEAD))
+    s = lrs.Noise(one.schedule, noise_range=(t0, t0 + draw(st.integers(1, 64))),
+                  pct=draw(st.floats(0.01, 1.0)), std=draw(st.floats(0.1, 2.0)),
+                  seed=draw(st.integers(0, 2**40)))
+    return Case(s, one.scale * (1 + s.pct))
 
 
 @st.composite
@@ -393,6 +426,9 @@ FAMILIES = {
     "Piecewise": piecewise(),
     "Polynomial/Linear": polynomial(),
     "Cosine": cosine(),
+    "Tanh": tanh(),
+    "Cycles": cycles(),
+    "Noise": noise(),
     "CosineRestarts": cosine_restarts(),
     "Cyclic": cyclic(),
     "CyclicMomentum": cyclic(momentum=True),

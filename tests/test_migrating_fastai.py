@@ -17,6 +17,7 @@ import keras_lrsched as lrs
 from conftest import assert_lr_close
 from test_migrating import (
     Case,
+    check_peer_tolerance,
     cases_for,
     check_cases_match_rows,
     check_row,
@@ -87,13 +88,6 @@ def cosine_scheduler(base_value, final_value, epochs, niter_per_ep, warmup_epoch
     iters = np.arange(epochs * niter_per_ep - warmup_iters)
     decay = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * iters / len(iters)))
     return np.concatenate((warmup, decay))
-
-
-def check_peer_tolerance(row, case, ours, theirs):
-    """Issue 19's bar for the twins of this section: rtol 1e-5 and 1e-7 of the peak, both paths."""
-    for path, values in ours_values(ours, case.steps):
-        assert_lr_close(values, theirs, rtol=1e-5, atol_of_peak=1e-7,
-                        what=f"docs/migrating.md:{row.line} {row.id} {case!r} ({path})")
 
 
 @pytest.mark.parametrize("row", params("fastai"))

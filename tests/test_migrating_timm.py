@@ -21,6 +21,7 @@ import keras_lrsched as lrs
 from conftest import assert_lr_close, to_numpy
 from test_migrating import (
     Case,
+    check_peer_tolerance,
     check_cases_match_rows,
     check_every_name_has_a_row,
     check_row,
@@ -127,13 +128,6 @@ def source_namespace(opt, bind):
     namespace = {k: v for k, v in vars(schedulers).items() if not k.startswith("_")}
     namespace.update(bind, opt=opt, math=math)
     return namespace
-
-
-def check_peer_tolerance(row, case, ours, theirs):
-    """Issue 19's bar for the twins of this section: rtol 1e-5 and 1e-7 of the peak, both paths."""
-    for path, values in ours_values(ours, case.steps):
-        assert_lr_close(values, theirs, rtol=1e-5, atol_of_peak=1e-7,
-                        what=f"docs/migrating.md:{row.line} {row.id} {case!r} ({path})")
 
 
 @pytest.mark.parametrize("row", params("timm"))

@@ -267,7 +267,7 @@ class Cycles(Schedule):
         cycle_limit: how many cycles run before the lr holds ``after.end`` (a whole number > 0),
             or None for no limit.
         cycle_decay: each cycle's top is ``cycle_decay`` times the last one's (>= 0; timm's
-            ``cycle_decay``).
+            ``cycle_decay``); above 1 only with a ``cycle_limit``, or the lr would grow for ever.
 
     References:
         Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
@@ -298,6 +298,12 @@ class Cycles(Schedule):
             None if cycle_limit is None else _checks.integer("cycle_limit", cycle_limit, minimum=1)
         )
         self.cycle_decay = _checks.learning_rate("cycle_decay", cycle_decay)
+        if self.cycle_decay > 1.0 and self.cycle_limit is None:
+            raise ValueError(
+                "Argument `cycle_decay` must be <= 1 when `cycle_limit` is None: each cycle's "
+                "top would grow for ever, to an infinite lr. Pass a `cycle_limit`, or a "
+                f"cycle_decay <= 1. Received: cycle_decay={cycle_decay!r}, cycle_limit=None"
+            )
 
     def _scale(self, c):
         """The factor of cycle `c`'s excess over the floor (a float32 tensor)."""
