@@ -333,8 +333,14 @@ def test_wrong_arity_is_refused_when_the_callback_is_built(fn, update):
 # A value the fit never reaches is never refused. When keras does not know the steps per epoch
 # (a generator, a filtered tf.data dataset, multi-process JAX), values are computed a window
 # ahead of the run; one that is bad there is refused only before an update would apply it.
+#
+# The schedule's step is the optimizer's step count, as for a schedule the optimizer owns. Which
+# counts the updates use is read from keras itself, by a probe fit without the scheduler: under
+# TensorFlow, an epoch of unknown length ends with a train call that finds the data exhausted
+# and still adds 1 to optimizer.iterations (the weights are untouched), so a filtered dataset's
+# 3 epochs of 4 updates use steps 0-3, 5-8 and 10-13.
 
-RUN = 12  # updates: 3 epochs of 4 batches
+EPOCHS = 3
 
 
 def _filtered_dataset():
@@ -344,22 +350,41 @@ def _filtered_dataset():
 
 
 class Updates(keras.callbacks.Callback):
-    """Counts the updates that ran (each train batch that ended)."""
+    """The optimizer steps the updates of a fit used: the count at each epoch's begin, plus the
+    updates (train batches that ended) of that epoch so far."""
 
     def __init__(self):
         super().__init__()
-        self.count = 0
+        self.steps = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.begin, self.ended = int(host(self.model.optimizer.iterations)), 0
 
     def on_train_batch_end(self, batch, logs=None):
-        self.count += 1
+        self.steps.append(self.begin + self.ended)
+        self.ended += 1
 
 
-def _valid_for_the_run():
-    table = [LR0 * (1 - k / RUN) for k in range(RUN + 1)]  # 0.0 at step 12, then negative
+def _fit(data, model, epochs, callbacks):
+    # A filtered dataset is read anew each epoch; a generator, once: one epoch of it all.
+    if data == "filtered-dataset":
+        return model.fit(_filtered_dataset(), epochs=epochs, verbose=0, callbacks=callbacks)
+    return model.fit(_batches(epochs * STEPS), epochs=1, verbose=0, callbacks=callbacks)
+
+
+def _keras_steps(data, model, epochs):
+    """The steps keras' own fit gives the updates of `epochs` epochs, with no scheduler."""
+    probe = Updates()
+    _fit(data, model, epochs, [probe])
+    return probe.steps
+
+
+def _valid_up_to(last):
+    table = [LR0 * (1 - k / last) for k in range(last + 1)]  # 0.0 at step `last`, then negative
     return {
-        "linear": (lambda step: LR0 * (1 - step / RUN), ValueError, "-0.00416666.* at step 13"),
+        "linear": (lambda step: LR0 * (1 - step / last), ValueError),
         # a list of the run's lrs: past its end, an IndexError (with a note naming the step)
-        "list": (lambda step: table[step], IndexError, "step 13"),
+        "list": (lambda step: table[step], IndexError),
     }
 
 
@@ -368,48 +393,52 @@ def _valid_for_the_run():
 @pytest.mark.parametrize("kind", ["linear", "list"])
 def test_a_function_valid_for_the_run_trains_and_refuses_only_the_step_that_reaches_past_it(
         data, window, kind):
-    fn, error, match = _valid_for_the_run()[kind]
-
-    def run(m, epochs, callbacks):
-        # A filtered dataset is read anew each epoch; a generator, once: one epoch of it all.
-        if data == "filtered-dataset":
-            return m.fit(_filtered_dataset(), epochs=epochs, verbose=0, callbacks=callbacks)
-        return m.fit(_batches(epochs * STEPS), epochs=1, verbose=0, callbacks=callbacks)
+    run = _keras_steps(data, build(), EPOCHS)
+    longer = _keras_steps(data, build(), EPOCHS + 1)
+    assert len(run) == EPOCHS * STEPS and longer[: len(run)] == run
+    last = run[-1]
+    fn, error = _valid_up_to(last)[kind]
 
     m = build()
     cb = lrs.LearningRateScheduler(fn, update="step", window=window)
-    history = run(m, 3, [cb])
+    history = _fit(data, m, EPOCHS, [cb])
     assert cb.params["steps"] is None  # keras could not know the run's length
-    expected = np.float32([LR0 * (1 - k / RUN) for k in range(RUN)])
+    expected = np.float32([fn(k) for k in run])
     np.testing.assert_array_equal(cb.learning_rates, expected)
     assert history.history["learning_rate"][-1] == expected[-1]
-    # Four batches more reach step 13: refused before its update, after the 13 good ones.
+    # One epoch more reaches past `last`. The first update there applies the last good value
+    # (keras cannot tell, at a batch's begin, whether the batch exists), and the fit is refused.
     m = build()
     updates = Updates()
-    with pytest.raises(error, match=match):
-        run(m, 4, [updates, cb])
-    assert updates.count == RUN + 1
+    with pytest.raises(error, match=f"at step {last + 1}"):
+        _fit(data, m, EPOCHS + 1, [updates, cb])
+    past = next(k for k in longer if k > last)
+    assert updates.steps == [k for k in longer if k <= past]
     assert np.isfinite(host(lr_variable(m.optimizer)))
     assert all(np.isfinite(w).all() for w in m.get_weights())
 
 
 def test_a_hyperparameter_function_valid_for_the_run_trains_and_is_refused_past_it():
-    def beta_2(step):
-        return 0.999 - 0.08 * step  # a valid beta_2 up to step 12, negative from 13 on
-
     def model():
         keras.utils.set_random_seed(0)
         m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         m.compile(keras.optimizers.Adam(0.01), loss="mse")
         return m
 
+    run = _keras_steps("filtered-dataset", model(), EPOCHS)
+    last = run[-1]
+
+    def beta_2(step):
+        return 0.999 - 0.999 * step / (last + 0.5)  # valid up to step `last`, negative after
+
     cb = lrs.LearningRateScheduler(lrs.Constant(0.01), update="step",
                                    hyperparameters={"beta_2": beta_2})
     m = model()
-    history = m.fit(_filtered_dataset(), epochs=3, verbose=0, callbacks=[cb])
-    np.testing.assert_allclose(history.history["beta_2"], [beta_2(k) for k in (3, 7, 11)],
-                               rtol=1e-6)
+    history = m.fit(_filtered_dataset(), epochs=EPOCHS, verbose=0, callbacks=[cb])
+    ends = [run[(e + 1) * STEPS - 1] for e in range(EPOCHS)]  # each epoch's last update
+    np.testing.assert_allclose(history.history["beta_2"], [beta_2(k) for k in ends], rtol=1e-6)
     updates = Updates()
-    with pytest.raises(ValueError, match=r"hyperparameters\['beta_2'\].*at step 13"):
-        model().fit(_filtered_dataset(), epochs=4, verbose=0, callbacks=[updates, cb])
-    assert updates.count == RUN + 1
+    with pytest.raises(ValueError, match=rf"hyperparameters\['beta_2'\].*at step {last + 1}"):
+        model().fit(_filtered_dataset(), epochs=EPOCHS + 1, verbose=0, callbacks=[updates, cb])
+    longer = _keras_steps("filtered-dataset", model(), EPOCHS + 1)
+    assert updates.steps == [k for k in longer if k <= next(k for k in longer if k > last)]

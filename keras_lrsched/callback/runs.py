@@ -52,6 +52,12 @@ class Run:
         # of the next update (TensorBoard logs it), as it does for a schedule it owns.
         self.size = binding.size
         self.check_batches = self.step_mode and (not self.steps or self.steps > self.window)
+        # When keras cannot tell an epoch's length, TensorFlow's last train call of the epoch,
+        # which finds the data exhausted, still adds 1 to optimizer.iterations with
+        # steps_per_execution=1 (weights untouched). The updates that ran are counted from the
+        # batch ends, so no lr is recorded, logged or reported for that phantom step.
+        self.count_updates = not self.steps
+        self.updates = 0  # this epoch's updates, counted from on_train_batch_end
         self.first_epoch = None
         self.horizon = 0
         self.epoch_scale = 1.0
@@ -59,6 +65,9 @@ class Run:
         # The batch of this epoch whose update would apply the first value a stepper could not
         # give (sources.Source: a fault ahead of a run of unknown length), and its error.
         self.fault_batch, self.fault_error = math.inf, None
+        # Whether the update from `fault_batch` on applies a held value (the fault lies in a
+        # window, which serves the last good value), and whether a batch has reached it.
+        self.fault_held, self.fault_reached = True, False
 
     # ------------------------------------------------------------ hooks
 
@@ -112,6 +121,8 @@ class Run:
     def epoch_begin(self, epoch):
         if self.first_epoch is None:
             self.start(epoch)
+        self.updates = 0
+        self.fault_reached = False
         if self.step_mode:
             self._epoch_begin_step_mode(epoch)
         else:
@@ -188,18 +199,27 @@ class Run:
         g.start.assign(start)
 
     def _note_faults(self):
-        self.fault_batch, self.fault_error = math.inf, None
+        self.fault_batch, self.fault_error, self.fault_held = math.inf, None, True
         for g in self.groups:
             for x in (g, *g.slots):
                 fault = x.stepper.fault
                 if fault is not None and fault[0] - g.it0 < self.fault_batch:
                     self.fault_batch, self.fault_error = fault[0] - g.it0, fault[1]
+                    self.fault_held = x.window is not None
 
     def _refuse_reached(self, batch):
-        """Raise a fault's error when the updates of the execution from `batch` would apply its
-        value: nothing bad reaches the optimizer, and a run that ends before it goes on."""
+        """Refuse a fault once the updates of the execution from `batch` would apply its value.
+
+        Nothing bad reaches the optimizer, and a run that ends before it goes on. Where the
+        length is unknown, JAX and TensorFlow call this hook once more at each epoch's end, for
+        a batch that turns out not to exist; so a fault held in a window (its update applies
+        the last good value) is raised at that batch's end, once the update has run. A value
+        computed on the device (a closed form) is refused here, before the execution.
+        """
         if batch + self.spe > self.fault_batch:
-            raise self.fault_error
+            if not self.fault_held:
+                raise self.fault_error
+            self.fault_reached = True
 
     def batch_begin(self, batch):
         self._refuse_reached(batch)
@@ -229,18 +249,27 @@ class Run:
         self._note_faults()
         self._refuse_reached(batch)
 
+    def batch_end(self, batch):
+        self.updates = batch + 1  # keras hands the last batch of the execution that ended
+        if self.fault_reached and batch >= self.fault_batch:
+            raise self.fault_error
+
+    def _updates_this_epoch(self, g, it_end):
+        n = max(it_end - g.it0, 0)
+        return min(n, self.updates) if self.count_updates else n
+
     def epoch_end(self, epoch, logs):
         scale = self.epoch_scale
         if self.step_mode and not self.steps:  # a run of unknown length: found out as it goes
             self.cb._advice.past_the_end(self.cb._source, self.groups[0].iterations())
         for i, g in enumerate(self.groups):
             it_end = g.it_end = g.iterations()
-            n = max(it_end - g.it0, 0)
+            n = self._updates_this_epoch(g, it_end)
             if self.step_mode:
                 if i == 0:
                     self.cb._records.append((g.stepper, g.it0, n, scale))
                 if n:
-                    last = g.stepper.get(it_end - 1, 1)
+                    last = g.stepper.get(g.it0 + n - 1, 1)
                     g.last_applied = scaled(last, scale, self.cb.plateau)[0]
                     if g.stepper.recurrent:
                         self.cb._state.last_lrs[i] = float(last[0])
@@ -252,7 +281,7 @@ class Run:
                     logged = scaled(nxt, scale, self.cb.plateau)[0] if nxt.size else 0.0
                 logs[g.key] = float(logged)
                 for slot in g.slots:
-                    values = slot.stepper.get(it_end - 1 if n else it_end, 1)
+                    values = slot.stepper.get(g.it0 + n - 1 if n else it_end, 1)
                     if n:
                         slot.applied = values[0]
                     logs[slot.key] = float(slot.applied if slot.applied is not None else values[0])

@@ -209,6 +209,10 @@ class LearningRateScheduler(keras.callbacks.Callback):
         if self._active() and self._run.check_batches:
             self._healing(self._run.batch_begin, batch)
 
+    def on_train_batch_end(self, batch, logs=None):
+        if self._active() and self._run.count_updates:
+            self._healing(self._run.batch_end, batch)
+
     def on_epoch_end(self, epoch, logs=None):
         if self._active():
             self._healing(self._run.epoch_end, epoch, logs if logs is not None else {})
