@@ -172,14 +172,14 @@ def test_unknown_steps_per_epoch():
     # part checked before it is used.
     truth_model = model(opt=optimizer(lrs.Table(_closed_table(40))))
     truth_model.fit(_batches(11), epochs=1, verbose=0)
-    n = int(keras.ops.convert_to_numpy(truth_model.optimizer.iterations))
+    # 11 updates (TensorFlow's optimizer.iterations says 12: see docs/callback_design.md)
     for schedule in (_closed, lrs.Table(_closed_table(40))):
         m = model()
         cb = lrs.LearningRateScheduler(schedule, update="step", window=5)
         m.fit(_batches(11), epochs=1, verbose=0, callbacks=[cb])
         assert cb.params["steps"] is None
         assert_same_weights(m, truth_model)
-        np.testing.assert_allclose(cb.learning_rates, _closed_table(n), rtol=1e-6)
+        np.testing.assert_allclose(cb.learning_rates, _closed_table(11), rtol=1e-6)
 
 
 def test_a_later_fit_without_the_callback_uses_the_restored_optimizer():
