@@ -213,20 +213,18 @@ def make_variables(g, new, step_mode, size):
         slot.reader = backend.step_getter(g.leaf, schedule, slot.window, slot.start, None, size)
 
 
-def put_on(g, step_mode, patch):
-    """Make each scheduled attribute of `g`'s optimizer its variable, for this fit."""
+def put_on(g, step_mode, ledger):
+    """Make each scheduled attribute of `g`'s optimizer its variable, for this install."""
     if not g.slots:
         return
     for slot in g.slots:
-        value = getattr(g.leaf, slot.attr)
-        if value is not slot.var:
-            slot.original = value
+        slot.original = getattr(g.leaf, slot.attr)
         if slot.original is not None:
             slot.var.assign(float(slot.original))
         # Past keras' tracker: the variable is tracked, and untracked, with the callback's others.
-        object.__setattr__(g.leaf, slot.attr, slot.var)
+        ledger.set(g.leaf, slot.attr, slot.var, untracked=True)
     if step_mode:
-        patch(g.leaf, "_backend_apply_gradients", lambda original: _assigning(g.slots, original))
+        ledger.wrap(g.leaf, "_backend_apply_gradients", lambda original: _assigning(g.slots, original))
 
 
 def _assigning(slots, original):
@@ -236,10 +234,3 @@ def _assigning(slots, original):
         return original(grads, trainable_variables)
 
     return _backend_apply_gradients
-
-
-def take_off(g):
-    """Give each scheduled attribute of `g`'s optimizer its own value again."""
-    for slot in g.slots:
-        if slot.var is not None and getattr(g.leaf, slot.attr, None) is slot.var:
-            object.__setattr__(g.leaf, slot.attr, slot.original)

@@ -34,12 +34,11 @@ import warnings
 import keras
 
 from . import backend, hyper
+from .ledger import Ledger
 from .multipliers import Multipliers
 
 INSTALL_ATTR = "_keras_lrsched_install"
-_MISSING = object()
 _BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
-_SAVERS = ("save_own_variables", "load_own_variables", "get_config")
 
 
 def leaf(optimizer):
@@ -138,13 +137,11 @@ class Binding:
         self.counts = [len(opt.variables) for opt in all_optimizers(optimizer)]
         self.variables = []  # (optimizer, variable): made at the first install
         self.compiled = None  # the train function traced with the hooks in place
-        self.plain = None  # the model's train function before the install
         self.left = None  # the train function the last uninstall left on the model
         self.installed = False
         self.run = None  # the current fit's bookkeeping (runs.Run)
-        self.saver_overrides = []
         self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
-        self.patched = []  # (object, name, its own attribute or _MISSING): what this install set
+        self.ledger = Ledger()  # everything this install changed on the optimizers and model
         self._made = False
 
     def matches(self, model, optimizer, size, factors=None):
@@ -162,44 +159,43 @@ class Binding:
     # ------------------------------------------------------------ install
 
     def install(self):
-        self.installed = True  # first: whatever fails below, uninstall takes off what was done
-        setattr(self.optimizer, INSTALL_ATTR, self)
+        # First: whatever fails below, uninstall undoes what the ledger holds by then.
+        self.installed = True
+        ledger = self.ledger
+        ledger.set(self.optimizer, INSTALL_ATTR, self)
         if not self._made:
             self._make_variables()
         else:
             for opt, var in self.variables:
                 backend.track(opt, var)
+        for opt, var in self.variables:
+            ledger.call_on_undo(lambda opt=opt, var=var: backend.untrack(opt, var))
         for g in self.groups:
             if g.getter is not None:
-                g.leaf._get_current_learning_rate = g.getter
+                ledger.set(g.leaf, "_get_current_learning_rate", g.getter)
             if g.lr_var is not None and self.step_mode:
                 g.lr_known = backend.host_float(g.lr_var)
-            hyper.put_on(g, self.step_mode, self._patch)
+            hyper.put_on(g, self.step_mode, ledger)
             m = g.multipliers
             if m is not None:
-                g.leaf._get_current_learning_rate = m.lr_getter(g.getter or g.original_lr)
-                self._patch(g.leaf, "_backend_update_step", m.update_step)
-                self._patch(g.leaf, "_apply_weight_decay", m.weight_decay)
+                ledger.set(g.leaf, "_get_current_learning_rate",
+                           m.lr_getter(g.getter or g.original_lr))
+                ledger.wrap(g.leaf, "_backend_update_step", m.update_step)
+                ledger.wrap(g.leaf, "_apply_weight_decay", m.weight_decay)
         if self.variables or self.step_mode:
             self._override_savers()
         backend.record_state_shardings(self.model)
         # A step traced with the optimizer's floats (hyperparameters) or without the getter
         # and wrappers is not this fit's.
-        if self.patched or any(g.getter is not None or g.slots for g in self.groups):
+        if any(g.getter is not None or g.slots or g.multipliers for g in self.groups):
             model = self.model
-            self.plain = model.train_function
             if self.compiled is None:
                 # The compiled step must see the installed lr: built once for this binding.
+                ledger.set(model, "train_function", model.train_function)
                 self.rebuild()
             else:
-                model.train_function = self.compiled
-            model.make_train_function = _guard(self)
-
-    def _patch(self, obj, name, wrap):
-        """Set ``obj.<name>`` to ``wrap(what it is now)`` for this install; taking it off puts
-        back an attribute the instance had of its own."""
-        self.patched.append((obj, name, vars(obj).get(name, _MISSING)))
-        setattr(obj, name, wrap(getattr(obj, name)))
+                ledger.set(model, "train_function", self.compiled)
+            ledger.set(model, "make_train_function", _guard(self))
 
     def rebuild(self):
         model = self.model
@@ -237,7 +233,6 @@ class Binding:
         self._made = True
 
     def _override_savers(self):
-        self.saver_overrides = []
         self.sync_each_epoch = set()
         slots = {id(g.leaf) for g in self.groups if g.slots}
         for opt in all_optimizers(self.optimizer):
@@ -247,18 +242,15 @@ class Binding:
             # as the float it holds.
             synced = self.step_mode or id(opt) in slots
             if synced:
-                opt.get_config = _synced_config(self, opt)
-                self.saver_overrides.append(opt)
+                self.ledger.set(opt, "get_config", _synced_config(self, opt))
             if type(opt).save_own_variables is not _BASE_SAVE:
                 # An optimizer with its own format is left alone; its lr variable is then
                 # written at every epoch end instead (on every process), since no save of it
                 # reports the latest lr.
                 self.sync_each_epoch.add(id(opt))
                 continue
-            opt.save_own_variables = _saver(self, opt)
-            opt.load_own_variables = _loader(self, opt)
-            if not synced:
-                self.saver_overrides.append(opt)
+            self.ledger.set(opt, "save_own_variables", _saver(self, opt))
+            self.ledger.set(opt, "load_own_variables", _loader(self, opt))
 
     # ------------------------------------------------------------ uninstall
 
@@ -279,35 +271,15 @@ class Binding:
 
     def _take_off(self):
         model = self.model
-        for opt in self.saver_overrides:
-            for name in _SAVERS:
-                if name in vars(opt):
-                    delattr(opt, name)
-        self.saver_overrides = []
-        for obj, name, previous in reversed(self.patched):
-            if previous is _MISSING:
-                vars(obj).pop(name, None)
-            else:
-                setattr(obj, name, previous)
-        self.patched = []
-        for g in self.groups:
-            if "_get_current_learning_rate" in vars(g.leaf):
-                delattr(g.leaf, "_get_current_learning_rate")
-            hyper.take_off(g)
-        for opt, var in self.variables:
-            backend.untrack(opt, var)
-        # An optimizer built during the fit (TensorFlow builds it in the first step) is part
-        # of the compiled step: the next fit matches it.
-        self.counts = [len(opt.variables) for opt in all_optimizers(self.optimizer)]
-        if "make_train_function" in vars(model):
-            delattr(model, "make_train_function")
-        if self.compiled is not None and model.train_function is self.compiled:
-            model.train_function = self.plain  # the plain step, as it was before this fit
-        self.left, self.plain = model.train_function, None
-        if getattr(self.optimizer, INSTALL_ATTR, None) is self:
-            delattr(self.optimizer, INSTALL_ATTR)
-        self.installed = False
-        backend.record_state_shardings(model)
+        try:
+            self.ledger.undo()
+        finally:
+            # An optimizer built during the fit (TensorFlow builds it in the first step) is
+            # part of the compiled step: the next fit matches it.
+            self.counts = [len(opt.variables) for opt in all_optimizers(self.optimizer)]
+            self.left = model.train_function
+            self.installed = False
+            backend.record_state_shardings(model)
 
     # ------------------------------------------------------------ reads for the saving overrides
 
@@ -345,7 +317,7 @@ def _guard(binding):
             # A rebuild asked for during a fit (layer.trainable changed): with the hooks in place.
             # The plain step traced before it is stale too: keras builds it anew when next needed.
             binding.rebuild()
-            binding.plain = None
+            binding.ledger.forget_previous(model, "train_function", None)
             return None
         # A fit (or train_on_batch) after a fit that never ended: the optimizer and the step go
         # back to the model's own first. A fit with this callback re-installs at its train begin.
