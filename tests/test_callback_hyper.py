@@ -31,9 +31,10 @@ def per_update(schedule, update, steps=STEPS):
 
 
 def reference(m, kind, lrs_, momentum=None, weight_decay=None, factors=(1.0, 1.0), nesterov=False,
-              beta_2=0.999, epsilon=1e-7, slots=None):
+              beta_2=0.999, epsilon=1e-7, slots=None, no_decay=()):
     """[kernel, bias] after len(lrs_) updates of keras' `kind` rule, in float64, from the
-    model's weights and (SGD) the velocities `slots`, else zeros."""
+    model's weights and (SGD) the velocities `slots`, else zeros; the weights of the indices
+    `no_decay` (0 the kernel, 1 the bias) are excluded from the weight decay."""
     params = [np.asarray(w, np.float64) for w in m.get_weights()]
     first = slots if slots is not None else [np.zeros_like(p) for p in params]
     slots = [[np.array(s1, np.float64), np.zeros_like(p)] for s1, p in zip(first, params)]
@@ -43,11 +44,11 @@ def reference(m, kind, lrs_, momentum=None, weight_decay=None, factors=(1.0, 1.0
         d = 2.0 * (xb @ params[0] + params[1] - yb) / yb.size
         grads = [xb.T @ d, d.sum(axis=0)]
         mom = None if momentum is None else momentum[k]
-        for p, g, (s1, s2), f in zip(params, grads, slots, factors):
+        for i, (p, g, (s1, s2), f) in enumerate(zip(params, grads, slots, factors)):
             if f == 0:
                 continue
             a = lr * f
-            if weight_decay is not None:
+            if weight_decay is not None and i not in no_decay:
                 p -= p * weight_decay[k] * a
             if kind == "sgd":
                 if mom is None:
@@ -143,6 +144,35 @@ def test_a_scheduled_weight_decay_follows_keras_rule(update, kind):
         fit(m, [cb], epochs=EPOCHS)
     assert_weights(m, expected, rtol=1e-4 if kind == "adamw" else 2e-5)
     assert m.optimizer.weight_decay == (None if kind == "sgd" else 0.004)
+
+
+@pytest.mark.parametrize("how", ["var_names", "var_list, with lr_multipliers"])
+@pytest.mark.parametrize("kind", ["sgd", "adamw"])
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_keras_exclude_from_weight_decay_holds_for_a_scheduled_weight_decay(update, kind, how):
+    """`optimizer.exclude_from_weight_decay(...)` is keras' own (its `_use_weight_decay`, read
+    in `_apply_weight_decay`): the excluded bias gets none of the scheduled decay, the kernel
+    all of it, also when the decay runs once per group of `lr_multipliers`."""
+    opt = keras.optimizers.SGD(0.05) if kind == "sgd" else keras.optimizers.AdamW(0.05)
+    m = model(opt=opt)
+    if how == "var_names":
+        opt.exclude_from_weight_decay(var_names=["bias"])
+        multipliers, factors = None, (1.0, 1.0)
+    else:
+        opt.exclude_from_weight_decay(var_list=[m.layers[-1].bias])
+        multipliers, factors = {"kernel": 0.5}, (0.5, 1.0)
+    rule = "sgd" if kind == "sgd" else "adam"
+    expected = reference(m, rule, per_update(LR, update), weight_decay=per_update(DECAY, update),
+                         factors=factors, no_decay=(1,))
+    all_decayed = reference(m, rule, per_update(LR, update),
+                            weight_decay=per_update(DECAY, update), factors=factors)
+    cb = lrs.LearningRateScheduler(LR, update=update, weight_decay=DECAY,
+                                   lr_multipliers=multipliers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)
+        fit(m, [cb], epochs=EPOCHS)
+    assert_weights(m, expected, rtol=1e-4 if kind == "adamw" else 2e-5)
+    assert not np.allclose(weights(m)[1], all_decayed[1], rtol=1e-4, atol=1e-6)  # it shows
 
 
 @pytest.mark.parametrize("update", ["epoch", "step"])
