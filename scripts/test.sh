@@ -19,6 +19,12 @@ fi
 # torchvision, which pulls another torch (and PyPI's does not load beside this one); its
 # schedulers need torch alone, so it is installed without its requirements.
 "$PY" -m pip install -q --no-deps "timm==1.0.31" || exit 1
+# keras-hub's backbones are the models of tests/test_layer_decay.py. keras-hub requires
+# tensorflow-text, which pulls a full tensorflow beside tensorflow-cpu; building its models from
+# configs (no download) needs only these, so it is installed without its requirements.
+"$PY" -m pip install -q --no-deps "keras-hub==0.32.0" || exit 1
+"$PY" -m pip install -q "regex==2026.12.2" "tokenizers==0.23.3" "sentencepiece==0.2.3" \
+    "kagglehub==1.0.2" "kagglesdk==0.1.28" || exit 1
 
 export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3 PYTHONWARNINGS="ignore::DeprecationWarning"
 failed=()
