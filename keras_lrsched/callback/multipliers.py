@@ -229,15 +229,17 @@ def layer_decay(model, decay, *, layers=None):
 
     >>> def block(i):
     ...     x = keras.Input((3,))
-    ...     y = keras.layers.Dense(3, name=f"fc_{i}")(keras.layers.LayerNormalization(name=f"ln_{i}")(x))
+    ...     y = keras.layers.LayerNormalization(name=f"ln_{i}")(x)
+    ...     y = keras.layers.Dense(3, name=f"fc_{i}")(y)
     ...     return keras.Model(x, keras.layers.Add()([x, y]), name=f"block_{i}")
     >>> x = keras.Input((4,))
     >>> h = keras.layers.Dense(3, name="embed")(x)
     >>> for i in range(2):
     ...     h = block(i)(h)
     >>> model = keras.Model(x, keras.layers.Dense(1, name="head")(h))
-    >>> sorted({path.split("/")[0][1:]: f for path, f in lrs.layer_decay(model, 0.5).items()}.items())
-    [('embed', 0.125), ('fc_0', 0.25), ('fc_1', 0.5), ('head', 1.0), ('ln_0', 0.25), ('ln_1', 0.5)]
+    >>> {path.split("/")[0][1:]: f for path, f in lrs.layer_decay(model, 0.5).items()}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'embed': 0.125, 'ln_0': 0.25, 'fc_0': 0.25, 'ln_1': 0.5, 'fc_1': 0.5, 'head': 1.0}
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"Argument `model` must be a keras model. Received: model={model!r}")
