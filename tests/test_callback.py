@@ -556,12 +556,12 @@ def test_a_function_of_unknown_run_length_keeps_bounded_host_memory():
     # With no known run length (a generator, or a run past 2**26 steps) a function is computed
     # a window ahead; the host keeps only the part from the latest step asked for, so memory
     # stays bounded however long the run, and the values are right at every window.
-    from keras_lrsched.callback.sources import FunctionSource
+    from keras_lrsched.callback.sources import make_source
 
     def decay(step):
         return 0.1 / (1.0 + 1e-5 * step)
 
-    stepper = FunctionSource(decay, 1).stepper(0, None, None)
+    stepper = make_source(decay).stepper(0, None, None)
     window = 1 << 15
     most = 0
     for k in range(0, 3_000_000, window):

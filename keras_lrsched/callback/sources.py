@@ -45,20 +45,17 @@ def make_source(schedule, arg="schedule"):
     `arg` names another argument that takes the same kinds of values (``momentum``,
     ``hyperparameters['beta_2']``): its errors name it, and a function of it takes the index
     only (a recurrence ``f(index, lr)`` is the lr's, as in keras' callback)."""
-    source = _make_source(parse(schedule, arg), arg)
+    schedule = parse(schedule, arg)
+    labels = ("The schedule", "learning rate")
     if arg != "schedule":
-        source.what, source.kind = f"The `{arg}` schedule", "value"
-    return source
-
-
-def _make_source(schedule, arg):
+        labels = (f"The `{arg}` schedule", "value")
     if isinstance(schedule, Table):
-        return TableSource(schedule.values)
+        return TableSource(schedule.values, labels)
     if isinstance(schedule, _LRSchedule):
-        return ScheduleSource(schedule)
+        return ScheduleSource(schedule, labels)
     kind = "learning rates" if arg == "schedule" else "values"
     if isinstance(schedule, (np.ndarray, list, tuple)):
-        return TableSource(_checks.lr_array(arg, schedule, None, kind))
+        return TableSource(_checks.lr_array(arg, schedule, None, kind), labels)
     if callable(schedule):
         arity = _checks.positional_arity(schedule)
         if arg != "schedule":
@@ -74,7 +71,7 @@ def _make_source(schedule, arg):
                 "Argument `schedule` must be a function schedule(index, lr) or schedule(index). "
                 f"Received: schedule={schedule!r} requiring {arity} positional arguments"
             )
-        return FunctionSource(schedule, arity)
+        return FunctionSource(schedule, arity, labels)
     raise TypeError(
         f"Argument `{arg}` must be a LearningRateSchedule, a Table or array of {kind}, or a "
         f"function of the epoch or step. Received: {arg}={schedule!r}"
@@ -86,8 +83,8 @@ class Source:
     or None: the step looks the lr up in a window the host fills from `stepper`. ``needs_lr``:
     the source is handed the current lr (a keras-style recurrence f(index, lr)).
 
-    A stepper (what `stepper` returns; a schedule or table source is its own) has ``get(start,
-    n)``, ``check(start, n)``, ``recurrent``: whether its last value is handed on to a resumed
+    A stepper (what `stepper` returns: a new one for each fit and driven optimizer) has
+    ``get(start, n)``, ``check(start, n)``, ``recurrent``: whether its last value is handed on to a resumed
     run, as a recurrence's is, and ``fault``.
 
     When the run's length is known, every value of it is checked before training (an error
@@ -99,8 +96,10 @@ class Source:
 
     in_graph = None
     needs_lr = False
-    name = "The schedule"
-    what, kind = "The schedule", "learning rate"  # how its errors name it and its values
+    name = "The schedule"  # how advice names it
+
+    def __init__(self, labels):
+        self.what, self.kind = labels  # how its errors name it and its values
 
     def total_steps(self):
         """The steps the source was built for, past which it holds its last value, or None
@@ -130,19 +129,14 @@ class ScheduleSource(Source):
     epoch in epoch mode, and inside the train step in step mode.
     """
 
-    recurrent = False
-    fault = None
-
-    def __init__(self, schedule):
+    def __init__(self, schedule, labels):
+        super().__init__(labels)
         self.schedule = schedule
         self.name = type(schedule).__name__
         # A Schedule subclass of the user's without a kernel (_fill) is handled as foreign.
         self.kernel = isinstance(schedule, Schedule) and type(schedule)._fill is not Schedule._fill
         self.in_graph = None if self.kernel else schedule
-        self.checked = (0, 0)  # the steps check_run covered
         self.epochs = (0, np.zeros(0))  # kernel schedules: (first epoch, float64 values)
-        self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
-        self.host = HostSchedule(schedule)
 
     def total_steps(self):
         return total_steps(self.schedule)
@@ -175,13 +169,25 @@ class ScheduleSource(Source):
         return _checks.lr_value(value, where, self.what, self.kind)
 
     def stepper(self, start, count, lr_prev):
-        # A new fit: nothing computed for an earlier one is reused (its schedule may have changed).
-        self.checked, self.cache = (0, 0), (0, np.zeros(0, np.float32))
+        # New for each fit: nothing computed for an earlier one is reused (its schedule may
+        # have changed).
+        return ScheduleSteps(self, start, count)
+
+
+class ScheduleSteps:
+    """A closed form's steps for one fit (`Source` says how they are checked)."""
+
+    recurrent = False
+
+    def __init__(self, source, start, count):
+        self.schedule, self.kernel = source.schedule, source.kernel
+        self.what, self.kind = source.what, source.kind
+        self.checked = (0, 0)  # the steps check_run covered
+        self.cache = (0, np.zeros(0, np.float32))  # (first step, raw float32 values)
         self.host = HostSchedule(self.schedule)
         self.known, self.fault = bool(count), None
         if count:
             self.check_run(start, min(count, _CHECK_AHEAD_MAX))
-        return self
 
     def check_run(self, start, count):
         """Check every step of the run before training starts, a chunk at a time.
@@ -228,7 +234,7 @@ class ScheduleSource(Source):
             self.cache = lo, values = start, np.asarray(block, dtype=np.float32)
         # Checked when read, not when computed: a block reaches beyond the steps asked for.
         values = values[start - lo : start - lo + n].copy()
-        if getattr(self, "known", True):  # (epoch mode makes no stepper: every value checked)
+        if self.known:
             return _checks.lr_values(values, start, self.what, self.kind)
         values, fault = _until_fault(values, start, self.what, self.kind)
         self.fault = earliest(self.fault, fault)
@@ -241,10 +247,8 @@ class TableSource(Source):
     A copy, so that what was checked is what is applied even if the caller's array changes.
     """
 
-    recurrent = False
-    fault = None  # every value was checked when the table was made
-
-    def __init__(self, values):
+    def __init__(self, values, labels):
+        super().__init__(labels)
         self.values32 = np.array(values, dtype=np.float32, copy=True)
         self.name = "The table"
 
@@ -255,7 +259,17 @@ class TableSource(Source):
         return float(self.values32[min(epoch, self.values32.shape[0] - 1)])
 
     def stepper(self, start, count, lr_prev):
-        return self
+        return TableSteps(self.values32)
+
+
+class TableSteps:
+    """A table's steps: it holds its last value."""
+
+    recurrent = False
+    fault = None  # every value was checked when the table was made
+
+    def __init__(self, values32):
+        self.values32 = values32
 
     def check(self, start, n):
         pass  # every value was checked when the table was made
@@ -271,7 +285,8 @@ class TableSource(Source):
 class FunctionSource(Source):
     """A Python function of the index: f(index) or the keras-style recurrence f(index, lr)."""
 
-    def __init__(self, fn, arity):
+    def __init__(self, fn, arity, labels):
+        super().__init__(labels)
         self.fn = fn
         self.arity = arity
         self.needs_lr = arity != 1
