@@ -159,10 +159,16 @@ class Multipliers:
     def weight_decay(self, original):
         def _apply_weight_decay(variables):
             # keras' decay reads the lr itself (self.learning_rate): scaled for the group.
+            uses = getattr(self.optimizer, "_use_weight_decay", lambda v: True)
             try:
                 for factor, idx in self.groups(variables):
+                    group = [variables[i] for i in idx]
+                    if not any(uses(v) for v in group):
+                        # All excluded (exclude_from_weight_decay): keras' torch decay calls
+                        # torch._foreach_mul_ on the empty list of the rest, which raises.
+                        continue
                     self.decay_factor = factor
-                    original([variables[i] for i in idx])
+                    original(group)
             finally:
                 self.decay_factor = 1.0
 
