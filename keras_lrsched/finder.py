@@ -262,6 +262,12 @@ def find_lr(model, x, y=None, *, start=1e-7, end=10.0, steps=100, batch_size=32)
     try:
         model.fit(x, y, verbose=0, callbacks=[snapshot, scheduler, recorder], **fit_args)
     finally:
+        # The snapshot also goes in before restore(), which reads the optimizer's step count: a
+        # JAX fit whose data raises inside an epoch's first step has lost every variable
+        # (keras' trainer held none of its state yet; keras-nightly 3.16 reads a PyDataset
+        # ahead, so its error comes there), and after it, which puts back the lr it sets.
+        if snapshot.state is not None:
+            _restore(model, snapshot.state)
         scheduler.restore()  # already done by a fit that ended normally
         if snapshot.state is not None:
             _restore(model, snapshot.state)
