@@ -2,7 +2,7 @@
 # The one test command (README, .ci/run): set everything up in .venv, then run the suite once per
 # Keras backend, each in its own process, plus the backend-free kernel tests (also once with
 # NUMBA_DISABLE_JIT=1, so the kernel bodies run as Python); then the callback's tests on the
-# oldest keras supported, under JAX and Torch.
+# oldest keras supported, under JAX and Torch; then the suite on keras-nightly under JAX.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +58,30 @@ for backend in jax torch; do
     run "keras 3.8, backend $backend" env KERAS_BACKEND="$backend" "$MIN_PY" -m pytest -q \
         "${MIN_TESTS[@]}" "$@"
 done
+
+# keras main, as the newest keras-nightly the index had when pinned: the whole suite under JAX, in
+# a venv of its own. To bump: `pip index versions --pre keras-nightly`, the newest in the pin.
+# keras-nightly installs the `keras` module under another distribution name, while the package,
+# tensorflow-cpu and keras-tuner require `keras`: so everything is installed first (pulling
+# keras), then keras is uninstalled and keras-nightly put over its files. Skipped here:
+# tests/test_first_use.py (about 7 minutes of fresh processes timing Numba's first use, backend-
+# independent, already run under JAX above) and tests/kernels (no keras in them).
+NIGHTLY_VENV="${NIGHTLY_VENV:-.venv-nightly}"
+NIGHTLY_PY="$NIGHTLY_VENV/bin/python"
+NIGHTLY_KERAS="keras-nightly==3.16.0.dev2026102704"
+if [ ! -x "$NIGHTLY_PY" ]; then
+    python3 -m venv "$NIGHTLY_VENV" || exit 1
+fi
+"$NIGHTLY_PY" -m pip install -q --upgrade pip || exit 1
+"$NIGHTLY_PY" -m pip install -q "torch==2.13.0" || exit 1
+"$NIGHTLY_PY" -m pip install -q -e ".[all,test]" || exit 1
+# timm as for .venv above. No keras-hub: 0.32.0 imports keras.src.backend.get_keras_mask, which
+# keras-nightly no longer has (ImportError), so tests/test_layer_decay.py's keras-hub models skip.
+"$NIGHTLY_PY" -m pip install -q --no-deps "timm==1.0.31" || exit 1
+"$NIGHTLY_PY" -m pip uninstall -q -y keras || exit 1
+"$NIGHTLY_PY" -m pip install -q --no-deps --force-reinstall "$NIGHTLY_KERAS" || exit 1
+run "keras-nightly, backend jax" env KERAS_BACKEND=jax "$NIGHTLY_PY" -m pytest -q tests \
+    --ignore=tests/kernels --ignore=tests/test_first_use.py --doctest-modules keras_lrsched "$@"
 
 if [ ${#failed[@]} -ne 0 ]; then
     echo "FAILED: ${failed[*]}"
