@@ -2,7 +2,8 @@
 # The one test command (README, .ci/run): set everything up in .venv, then run the suite once per
 # Keras backend, each in its own process, plus the backend-free kernel tests (also once with
 # NUMBA_DISABLE_JIT=1, so the kernel bodies run as Python); then the callback's tests on the
-# oldest keras supported, under JAX and Torch; then the suite on keras-nightly under JAX.
+# oldest keras supported, under JAX, TensorFlow and Torch; then the suite on keras-nightly under
+# JAX.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,11 +41,13 @@ for backend in jax tensorflow torch; do
         --ignore=tests/kernels --doctest-modules keras_lrsched "$@"
 done
 
-# The oldest keras supported (pyproject: keras>=3.8), with the jax of its month: the callback's
-# tests under JAX and Torch, in a venv of its own.
+# The oldest keras supported (pyproject: keras>=3.8), with the jax and the tensorflow-cpu of its
+# time (TensorFlow 2.18.0 was the current release in January 2025; its wheel installs on Python
+# 3.11 beside keras 3.8.0, jax 0.5.0 and torch 2.13.0): the callback's tests under JAX,
+# TensorFlow and Torch, in a venv of its own.
 MIN_VENV="${MIN_VENV:-.venv-min}"
 MIN_PY="$MIN_VENV/bin/python"
-MIN_PINS=("keras==3.8.0" "jax==0.5.0" "jaxlib==0.5.0" "torch==2.13.0")
+MIN_PINS=("keras==3.8.0" "jax==0.5.0" "jaxlib==0.5.0" "tensorflow-cpu==2.18.0" "torch==2.13.0")
 if [ ! -x "$MIN_PY" ]; then
     python3 -m venv "$MIN_VENV" || exit 1
 fi
@@ -54,7 +57,7 @@ fi
 MIN_TESTS=(tests/test_callback_lifecycle.py tests/test_callback.py tests/test_callback_resume.py
            tests/test_callback_hyper.py
            tests/test_callback_save.py tests/test_plateau.py)
-for backend in jax torch; do
+for backend in jax tensorflow torch; do
     run "keras 3.8, backend $backend" env KERAS_BACKEND="$backend" "$MIN_PY" -m pytest -q \
         "${MIN_TESTS[@]}" "$@"
 done
