@@ -7,19 +7,25 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# A venv with the package, every backend and the test tools (.venv, and .venv-nightly below).
+full_venv() {
+    local py="$1/bin/python"
+    if [ ! -x "$py" ]; then
+        python3 -m venv "$1" || return 1
+    fi
+    # torch is pinned to the CPU wheel first; the extras' `torch>=2.4` is then already satisfied.
+    "$py" -m pip install -q --upgrade pip || return 1
+    "$py" -m pip install -q "torch==2.13.0" || return 1
+    "$py" -m pip install -q -e ".[all,test]" || return 1
+    # timm's own schedulers are the reference of tests/test_migrating_timm.py. timm requires
+    # torchvision, which pulls another torch (and PyPI's does not load beside this one); its
+    # schedulers need torch alone, so it is installed without its requirements.
+    "$py" -m pip install -q --no-deps "timm==1.0.31" || return 1
+}
+
 VENV="${VENV:-.venv}"
 PY="$VENV/bin/python"
-if [ ! -x "$PY" ]; then
-    python3 -m venv "$VENV" || exit 1
-fi
-# torch is pinned to the CPU wheel first; the extras' `torch>=2.4` is then already satisfied.
-"$PY" -m pip install -q --upgrade pip || exit 1
-"$PY" -m pip install -q "torch==2.13.0" || exit 1
-"$PY" -m pip install -q -e ".[all,test]" || exit 1
-# timm's own schedulers are the reference of tests/test_migrating_timm.py. timm requires
-# torchvision, which pulls another torch (and PyPI's does not load beside this one); its
-# schedulers need torch alone, so it is installed without its requirements.
-"$PY" -m pip install -q --no-deps "timm==1.0.31" || exit 1
+full_venv "$VENV" || exit 1
 # keras-hub's backbones are the models of tests/test_layer_decay.py. keras-hub requires
 # tensorflow-text, which pulls a full tensorflow beside tensorflow-cpu; building its models from
 # configs (no download) needs only these, so it is installed without its requirements.
@@ -72,15 +78,9 @@ done
 NIGHTLY_VENV="${NIGHTLY_VENV:-.venv-nightly}"
 NIGHTLY_PY="$NIGHTLY_VENV/bin/python"
 NIGHTLY_KERAS="keras-nightly==3.16.0.dev2026102704"
-if [ ! -x "$NIGHTLY_PY" ]; then
-    python3 -m venv "$NIGHTLY_VENV" || exit 1
-fi
-"$NIGHTLY_PY" -m pip install -q --upgrade pip || exit 1
-"$NIGHTLY_PY" -m pip install -q "torch==2.13.0" || exit 1
-"$NIGHTLY_PY" -m pip install -q -e ".[all,test]" || exit 1
-# timm as for .venv above. No keras-hub: 0.32.0 imports keras.src.backend.get_keras_mask, which
-# keras-nightly no longer has (ImportError), so tests/test_layer_decay.py's keras-hub models skip.
-"$NIGHTLY_PY" -m pip install -q --no-deps "timm==1.0.31" || exit 1
+full_venv "$NIGHTLY_VENV" || exit 1
+# No keras-hub: 0.32.0 imports keras.src.backend.get_keras_mask, which keras-nightly no longer
+# has (ImportError), so tests/test_layer_decay.py's keras-hub models skip.
 "$NIGHTLY_PY" -m pip uninstall -q -y keras || exit 1
 "$NIGHTLY_PY" -m pip install -q --no-deps --force-reinstall "$NIGHTLY_KERAS" || exit 1
 run "keras-nightly, backend jax" env KERAS_BACKEND=jax "$NIGHTLY_PY" -m pytest -q tests \
