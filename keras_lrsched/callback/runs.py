@@ -371,6 +371,34 @@ class Run:
             f"{lr}{where}."
         )
 
+    def batch_values(self, batch):
+        """{logs key: float}: the lr (times the plateau scale) and each scheduled
+        hyperparameter of every driven optimizer, at the last update of the execution that
+        ended at `batch` (the index keras hands ``on_train_batch_end``). Host only: in step
+        mode each stepper at ``it0 + batch`` (with ``gradient_accumulation_steps=a``, batches
+        count micro-steps: ``it0 + batch // a``, exact when an epoch's batches are a multiple
+        of a), in epoch mode the epoch's values; nothing is read from the device."""
+        values = {}
+        for g in self.groups:
+            if not self.step_mode:
+                if g.epoch_values is not None:
+                    values[g.key] = float(g.epoch_values)
+                for slot in g.slots:
+                    if slot.applied is not None:
+                        values[slot.key] = float(slot.applied)
+                continue
+            if g.stepper is None:  # before the fit's first epoch
+                continue
+            k = g.it0 + batch // (getattr(g.leaf, "gradient_accumulation_steps", None) or 1)
+            lr = g.stepper.get(k, 1)
+            if lr.size:
+                values[g.key] = float(scaled(lr, self.epoch_scale, self.cb.plateau)[0])
+            for slot in g.slots:
+                value = slot.stepper.get(k, 1)
+                if value.size:
+                    values[slot.key] = float(value[0])
+        return values
+
 
 def scaled(values, scale, plateau):
     values = np.asarray(values, dtype=np.float32)
