@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _checks
 from ..plateau import Plateau
-from . import hyper, install, multipliers
+from . import hyper, install, multipliers, tensorboard
 from .advice import Advice
 from .runs import Run, scaled, window_size
 from .sources import make_source, parse
@@ -62,7 +62,9 @@ class LearningRateScheduler(keras.callbacks.Callback):
     (the one its compiled step bakes in), while during a fit its config and saves report the
     value applied. Repeated fits with the same callback reuse the compiled train step.
     ``learning_rates`` gives the lr of every update of the latest fit; ``scale`` the plateau
-    scale. How it works inside, and why: ``docs/callback_design.md``.
+    scale. A keras ``TensorBoard(update_freq=N)`` of the fit also shows, at each batch it writes,
+    the lr and each scheduled value of that batch (``batch_learning_rate``, ``batch_momentum``).
+    How it works inside, and why: ``docs/callback_design.md``.
 
     Example:
 
@@ -200,6 +202,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
             binding = self._binding = install.Binding(self, model, optimizer, size, factors)
         self._run = binding.run = Run(self, binding, window, spe)
         binding.install()
+        tensorboard.attach(self, binding)  # the fit's TensorBoard writes the values per batch
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._active():
