@@ -131,6 +131,44 @@ def test_every_kind_of_source_schedules_the_momentum(update, source):
     np.testing.assert_allclose(history.history["momentum"], last, rtol=1e-6)
 
 
+@pytest.mark.parametrize("update", ["epoch", "step"])
+def test_a_momentum_scheduled_to_zero_keeps_the_momentum_slots_going(update):
+    # keras' SGD skips its velocity while `momentum != 0` is False; a schedule that passes
+    # through 0 must keep it (m = 0 * m - lr * g), on the device and as torch's host float.
+    values = np.array([0.9, 0.0, 0.0, 0.8] * EPOCHS, np.float32)
+    per = values[np.arange(STEPS) // STEPS_PER_EPOCH] if update == "epoch" else values
+    m = model(opt=keras.optimizers.SGD(0.05, momentum=0.9))
+    expected = reference(m, "sgd", [0.05] * STEPS, per.astype(np.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lrs.callback.ScheduleWarning)  # a one-value lr table
+        fit(m, [lrs.LearningRateScheduler([0.05], update=update, momentum=values)], epochs=EPOCHS)
+    assert_weights(m, expected)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch's eager step only")
+def test_torch_eager_step_mode_hands_keras_update_python_floats():
+    # What keras' own update reads is the optimizer's float, as without the callback: no
+    # window lookup or variable assign runs for it, and nothing is read back from a device.
+    seen = []
+
+    class Probe(keras.optimizers.Adam):
+        def _backend_update_step(self, grads, trainable_variables, learning_rate):
+            seen.append((type(self.beta_1), self.beta_1, type(self.beta_2), self.beta_2))
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    m = model(opt=Probe(0.05))
+    expected = reference(m, "adam", per_update(LR, "step"), per_update(MOMENTUM, "step"),
+                         beta_2=0.99)
+    cb = lrs.LearningRateScheduler(LR, update="step", momentum=MOMENTUM,
+                                   hyperparameters={"beta_2": lambda step: 0.99})
+    fit(m, [cb], epochs=EPOCHS)
+    assert len(seen) == STEPS and {(t1, t2) for t1, _, t2, _ in seen} == {(float, float)}
+    np.testing.assert_array_equal([b1 for _, b1, _, _ in seen],
+                                  per_update(MOMENTUM, "step").astype(np.float32))
+    assert_weights(m, expected)
+    assert type(m.optimizer.beta_1) is float and m.optimizer.beta_1 == 0.9
+
+
 @pytest.mark.parametrize("kind", ["sgd", "adamw"])
 @pytest.mark.parametrize("update", ["epoch", "step"])
 def test_a_scheduled_weight_decay_follows_keras_rule(update, kind):

@@ -127,7 +127,7 @@ def test_one_callback_serves_every_trial_and_nothing_leaks(doc):
     scheduler, steps = namespace["scheduler"], namespace["STEPS"]
     assert len(fits) == len(tuner.oracle.trials) == 2
     # The instance passed in was only copied: never bound, never fitted.
-    assert scheduler._binding is None and scheduler._records == [] and scheduler._state is None
+    assert scheduler._binding is None and scheduler._run is None and scheduler._state is None
     copies = [fit.schedulers[0] for fit in fits]
     assert len({id(c) for c in copies} | {id(scheduler)}) == len(copies) + 1
     assert len({id(fit.model.optimizer) for fit in fits}) == len(fits)

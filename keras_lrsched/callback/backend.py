@@ -2,8 +2,6 @@
 the lr getters that run inside the train step, where variables are made, and the JAX trainer's
 state."""
 
-import copyreg
-
 import keras
 import numpy as np
 from keras import ops
@@ -108,6 +106,12 @@ def record_state_shardings(model):
         record()
 
 
+def eager_torch(model):
+    """Whether the train step runs as Python at every update: torch without ``jit_compile``
+    (torch.compile would bake a Python float read in the step, and recompile when it changes)."""
+    return keras.backend.backend() == "torch" and not getattr(model, "jit_compile", False)
+
+
 def epoch_getter(variable):
     """The optimizer's lr in epoch mode when it owns a schedule: a variable set every epoch."""
 
@@ -141,9 +145,9 @@ def step_getter(optimizer, schedule, window, start, scale, size):
 def torch_window_getter(optimizer, window, start, size):
     """The window lookup in plain torch ops, on the tensors' own device.
 
-    Torch runs the train step eagerly, so this runs at every update: three keras.ops calls (each
-    converting and checking its arguments) cost ~60 us per step on a CPU core, the same three
-    torch ops ~6-15 us. No host sync: the index never leaves the device.
+    Torch runs the train step eagerly, so this runs at every update, where keras.ops calls
+    (each converting and checking its arguments) cost several times the same torch ops
+    (bench/results/hyper.md). No host sync: the index never leaves the device.
     """
     import torch
 
@@ -163,49 +167,3 @@ def as_stored(variable, value):
     """A float32 `value` as ``variable.numpy()`` would return it once assigned (a float16 or
     bfloat16 variable rounds it): what a save writes for the variable, without assigning it."""
     return np.asarray(np.float32(value)).astype(np.asarray(variable.numpy()).dtype)
-
-
-_NONZERO_CLASSES = {}
-
-
-def _reduce_as(base):
-    """Pickle as a plain `base` variable: the class made below is not importable by name."""
-
-    def __reduce_ex__(self, protocol):
-        state = self.__getstate__() if hasattr(self, "__getstate__") else self.__dict__
-        return copyreg._reconstructor, (base, object, None), state
-
-    return __reduce_ex__
-
-
-def compares_nonzero(variable):
-    """Make `variable` compare with a Python 0 as a positive float does, with a Python bool.
-
-    SGD tests ``if self.momentum != 0`` and RMSprop ``if self.momentum > 0`` in Python inside
-    ``update_step`` (to use the momentum slots they built for a nonzero momentum); on a variable
-    that is a tensor, which JAX's and TensorFlow's tracing cannot branch on. Every other use of
-    the variable reads its value. A momentum scheduled to 0 at some step is still right there:
-    ``m = 0 * m - lr * g``.
-    """
-    base = type(variable)
-    cls = _NONZERO_CLASSES.get(base)
-    if cls is None:
-        answers = {"__ne__": True, "__eq__": False, "__gt__": True, "__ge__": True,
-                   "__lt__": False, "__le__": False}
-
-        def comparison(name, answer):
-            def compare(self, other):
-                if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
-                    return answer
-                return getattr(base, name)(self, other)
-
-            compare.__name__ = name
-            return compare
-
-        namespace = {name: comparison(name, answer) for name, answer in answers.items()}
-        namespace["__hash__"] = base.__hash__
-        namespace["__reduce_ex__"] = _reduce_as(base)
-        cls = type(f"NonZero{base.__name__}", (base,), namespace)
-        _NONZERO_CLASSES[base] = cls
-    variable.__class__ = cls
-    return variable

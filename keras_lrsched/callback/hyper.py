@@ -5,8 +5,10 @@ Keras bakes a Python float hyperparameter into the compiled step on JAX and Tens
 setting ``optimizer.beta_1`` between epochs changes nothing there. For a fit, the attribute
 becomes a float32 variable made by ``optimizer.add_variable`` (every backend reads it at each
 update): set on the host at each epoch begin in epoch mode, assigned inside the step from a
-window of values (or a keras schedule called with the step) in step mode. When the fit's hooks
-come off, the attribute holds the optimizer's own float again, the one its compiled step bakes.
+window of values (or a keras schedule called with the step) in step mode; on torch's eager step,
+step mode sets the attribute to each update's value as a Python float instead, from the host
+(channels.Channel). When the fit's hooks come off, the attribute holds the optimizer's own float
+again, the one its compiled step bakes.
 """
 
 import math
@@ -164,73 +166,46 @@ def check_distinct(hypers, optimizer):
     return pairs
 
 
-class Slot:
-    """One scheduled hyperparameter on one driven optimizer: the attribute, the variable that
-    stands for it during a fit (kept across fits), and the current fit's bookkeeping."""
-
-    def __init__(self, hyper, attr, key):
-        self.hyper = hyper
-        self.source = hyper.source
-        self.attr = attr
-        self.key = key  # the logs key
-        self.var = self.window = self.start = None
-        self.reader = None  # step mode: the value inside the step
-        self.original = None  # the optimizer's own value, put back when the fit's hooks come off
-        self.reset()
-
-    def reset(self):
-        self.stepper = None
-        self.applied = None  # the value of the latest update (epoch mode: this epoch's)
-
-    def pending(self, step_mode, k, it0):
-        """What the optimizer applies now, as a Python float, for its config: the value of the
-        latest update, or its own value before the first. Host only."""
-        if step_mode and self.stepper is not None and k > it0:
-            return float(self.stepper.get(k - 1, 1)[0])
-        if self.applied is not None:
-            return float(self.applied)
-        return self.original
-
-
 # ---------------------------------------------------------------------- install and take off
 
 
-def make_variables(g, new, step_mode, size):
-    """The variables of `g`'s slots, made once per binding by ``new(g, shape, dtype, name)``."""
-    from . import backend
-
-    for slot in g.slots:
-        slot.var = new(g, (), "float32", f"keras_lrsched_{slot.attr}")
-        if slot.attr == "momentum":
-            backend.compares_nonzero(slot.var)
-        if not step_mode:
-            continue
-        schedule = slot.source.in_graph
-        if schedule is None:
-            slot.window = new(g, (size,), "float32", f"keras_lrsched_{slot.attr}_window")
-            iterations_dtype = g.leaf.iterations.dtype
-            slot.start = new(g, (), iterations_dtype, f"keras_lrsched_{slot.attr}_start")
-        slot.reader = backend.step_getter(g.leaf, schedule, slot.window, slot.start, None, size)
-
-
-def put_on(g, step_mode, ledger):
-    """Make each scheduled attribute of `g`'s optimizer its variable, for this install."""
-    if not g.slots:
+def put_on(target, step_mode, ledger):
+    """Make each scheduled attribute of `target`'s optimizer stand for its channel, for this
+    install: the channel's variable, or (host floats) the float of each update, set by the
+    wrapper below before keras' update reads it."""
+    if not target.hypers:
         return
-    for slot in g.slots:
-        slot.original = getattr(g.leaf, slot.attr)
-        if slot.original is not None:
-            slot.var.assign(float(slot.original))
-        # Past keras' tracker: the variable is tracked, and untracked, with the callback's others.
-        ledger.set(g.leaf, slot.attr, slot.var, untracked=True)
+    opt = target.leaf
+    for c in target.hypers:
+        c.original = getattr(opt, c.attr)
+        if c.on_host:
+            stand_in = c.original
+        else:
+            stand_in = c.var
+            if c.original is not None:
+                c.var.assign(float(c.original))
+        # Past keras' tracker: a variable is tracked, and untracked, with the callback's others.
+        ledger.set(opt, c.attr, stand_in, untracked=True)
     if step_mode:
-        ledger.wrap(g.leaf, "_backend_apply_gradients", lambda original: _assigning(g.slots, original))
+        ledger.wrap(opt, "_backend_apply_gradients", lambda original: _assigning(target, original))
 
 
-def _assigning(slots, original):
+def _assigning(target, original):
+    """``_backend_apply_gradients`` that first sets each hyperparameter of this update: a
+    device channel's variable from its reader, a host channel's float from the host values at
+    the target's step count (then counted on: keras calls this once per optimizer iteration)."""
+    opt = target.leaf
+    device = [c for c in target.hypers if not c.on_host]
+    host = [c for c in target.hypers if c.on_host]
+
     def _backend_apply_gradients(grads, trainable_variables):
-        for slot in slots:
-            slot.var.assign(slot.reader())
+        for c in device:
+            c.var.assign(c.reader())
+        if host:
+            step = target.next_step
+            for c in host:
+                object.__setattr__(opt, c.attr, c.host_value(step))
+            target.next_step = step + 1
         return original(grads, trainable_variables)
 
     return _backend_apply_gradients

@@ -12,7 +12,8 @@ fit the callback sets instance attributes (docs/callback_design.md):
   saved mid-fit is a plain keras file;
 * with ``momentum``, ``weight_decay`` or ``hyperparameters``, each scheduled attribute
   (``beta_1``, ``weight_decay``, ...) becomes a variable, and in step mode
-  ``_backend_apply_gradients`` assigns it before each update (hyper.py); with
+  ``_backend_apply_gradients`` assigns it before each update (torch's eager step: sets it to
+  the update's float) (hyper.py); with
   ``lr_multipliers``, ``_backend_update_step`` and ``_apply_weight_decay`` run once per group of
   variables that share a multiplier (multipliers.py);
 * ``model.make_train_function``: a guard. Keras calls ``on_train_end`` only when a fit ends, so
@@ -34,18 +35,12 @@ import warnings
 import keras
 
 from . import backend, hyper
+from .channels import Target, leaf
 from .ledger import Ledger
 from .multipliers import Multipliers
 
 INSTALL_ATTR = "_keras_lrsched_install"
 _BASE_SAVE = keras.optimizers.Optimizer.save_own_variables
-
-
-def leaf(optimizer):
-    """The optimizer that owns the learning rate (a LossScaleOptimizer delegates inward)."""
-    while getattr(optimizer, "inner_optimizer", None) is not None:
-        optimizer = optimizer.inner_optimizer
-    return optimizer
 
 
 def all_optimizers(optimizer):
@@ -74,120 +69,81 @@ def _compile_token(model):
     return getattr(model, "_loss_tracker", None)
 
 
-class Group:
-    """One optimizer the callback drives: its variables (kept across fits) and the bookkeeping
-    of the current fit."""
-
-    def __init__(self, entry, key):
-        self.entry = entry  # as listed in optimizer.optimizers, for names and messages
-        self.key = key  # the logs key
-        self.leaf = leaf(entry)
-        lr = self.leaf.learning_rate
-        self.lr_var = lr if isinstance(lr, keras.Variable) else None
-        self.original_lr = self.leaf._get_current_learning_rate  # bound before any override
-        self.window = self.start = self.scale = self.epoch_lr = None
-        self.getter = None
-        self.slots = []  # hyper.Slot: the hyperparameters scheduled on this optimizer
-        self.multipliers = None  # multipliers.Multipliers, with lr_multipliers
-        self.reset()
-
-    def reset(self):
-        self.stepper = None
-        self.it0 = 0  # iterations when the current epoch began
-        self.it_end = None  # iterations when the previous epoch ended (this fit)
-        self.epoch_values = None  # epoch mode: the lr applied this epoch
-        self.last_applied = None  # float32 value of the latest update's lr
-        self.lr_known = None  # what the optimizer's lr variable held when this fit last saw it
-        for slot in self.slots:
-            slot.reset()
-
-    def iterations(self):
-        return backend.host_int(self.leaf.iterations)
-
-    def iterations_at_epoch_begin(self):
-        """The step count, as read at the previous epoch's end if there was one this fit.
-
-        Nothing trains between an epoch's end and the next one's begin: one device read per
-        epoch instead of two.
-        """
-        known, self.it_end = self.it_end, None
-        return known if known is not None else self.iterations()
-
-
 class Binding:
-    """What one callback installs on one compiled model's optimizer(s), kept across fits."""
+    """What one callback installs on one compiled model's optimizer(s), kept across fits: the
+    targets, their channels' variables, and the compiled train step. Made from the first fit's
+    plan; each later fit's plan is checked by `matches`."""
 
-    def __init__(self, callback, model, optimizer, size, factors=None):
-        self.callback, self.model, self.optimizer = callback, model, optimizer
-        self.step_mode = callback.update == "step"
-        self.size = size  # the window's entries: the steps it serves, plus one
-        self.token = (_compile_token(model), callback.plateau is None)
+    def __init__(self, model, optimizer, plan, factors=None):
+        self.model, self.optimizer = model, optimizer
+        self.step_mode = plan.step_mode
+        self.size = plan.size  # the window's entries: the steps it serves, plus one
+        self.token = (_compile_token(model), plan.plateau is None)
         if hasattr(optimizer, "optimizers"):
             entries = list(optimizer.optimizers)
             keys = [f"learning_rate_{o.name}" for o in entries]
         else:
             entries, keys = [optimizer], ["learning_rate"]
-        self.groups = [Group(e, k) for e, k in zip(entries, keys)]
-        for g in self.groups:  # checked here, before anything is installed
-            pairs = hyper.check_distinct(callback._hypers, g.leaf)
-            suffix = "" if len(self.groups) == 1 else f"_{g.entry.name}"
-            g.slots = [hyper.Slot(h, attr, f"{h.key}{suffix}") for h, attr in pairs]
-            g.multipliers = None if factors is None else Multipliers(factors[0], g.leaf)
+        self.targets = []
+        for entry, key in zip(entries, keys):  # checked here, before anything is installed
+            pairs = hyper.check_distinct(plan.hypers, leaf(entry))
+            suffix = "" if len(entries) == 1 else f"_{entry.name}"
+            t = Target(entry, key, plan.source, pairs, suffix)
+            t.multipliers = None if factors is None else Multipliers(factors[0], t.leaf)
+            self.targets.append(t)
         self.factors = None if factors is None else factors[1]  # per trainable variable
         self.counts = [len(opt.variables) for opt in all_optimizers(optimizer)]
         self.variables = []  # (optimizer, variable): made at the first install
         self.compiled = None  # the train function traced with the hooks in place
         self.left = None  # the train function the last uninstall left on the model
         self.installed = False
-        self.run = None  # the current fit's bookkeeping (runs.Run)
-        self.sync_each_epoch = set()  # ids of optimizers whose lr variable no save syncs
         self.ledger = Ledger()  # everything this install changed on the optimizers and model
         self._made = False
 
-    def matches(self, model, optimizer, size, factors=None):
+    def matches(self, model, optimizer, plan, factors=None):
         """Whether this binding can be installed again for a fit of `model` (no retrace)."""
         return (
             model is self.model
             and (None if factors is None else factors[1]) == self.factors
             and getattr(model, "optimizer", None) is optimizer is self.optimizer
-            and size == self.size
-            and (_compile_token(model), self.callback.plateau is None) == self.token
+            and plan.size == self.size
+            and (_compile_token(model), plan.plateau is None) == self.token
             and [len(opt.variables) for opt in all_optimizers(optimizer)] == self.counts
             and (self.compiled is None or model.train_function is self.left)
         )
 
     # ------------------------------------------------------------ install
 
-    def install(self):
+    def install(self, plan):
         # First: whatever fails below, uninstall undoes what the ledger holds by then.
         self.installed = True
         ledger = self.ledger
         ledger.set(self.optimizer, INSTALL_ATTR, self)
         if not self._made:
-            self._make_variables()
+            self._make_variables(plan)
         else:
             for opt, var in self.variables:
                 backend.track(opt, var)
         for opt, var in self.variables:
             ledger.call_on_undo(lambda opt=opt, var=var: backend.untrack(opt, var))
-        for g in self.groups:
-            if g.getter is not None:
-                ledger.set(g.leaf, "_get_current_learning_rate", g.getter)
-            if g.lr_var is not None and self.step_mode:
-                g.lr_known = backend.host_float(g.lr_var)
-            hyper.put_on(g, self.step_mode, ledger)
-            m = g.multipliers
+        for t in self.targets:
+            if t.getter is not None:
+                ledger.set(t.leaf, "_get_current_learning_rate", t.getter)
+            if t.lr_var is not None and self.step_mode:
+                t.lr_known = backend.host_float(t.lr_var)
+            hyper.put_on(t, self.step_mode, ledger)
+            m = t.multipliers
             if m is not None:
-                ledger.set(g.leaf, "_get_current_learning_rate",
-                           m.lr_getter(g.getter or g.original_lr))
-                ledger.wrap(g.leaf, "_backend_update_step", m.update_step)
-                ledger.wrap(g.leaf, "_apply_weight_decay", m.weight_decay)
+                ledger.set(t.leaf, "_get_current_learning_rate",
+                           m.lr_getter(t.getter or t.original_lr))
+                ledger.wrap(t.leaf, "_backend_update_step", m.update_step)
+                ledger.wrap(t.leaf, "_apply_weight_decay", m.weight_decay)
         if self.variables or self.step_mode:
             self._override_savers()
         backend.record_state_shardings(self.model)
         # A step traced with the optimizer's floats (hyperparameters) or without the getter
         # and wrappers is not this fit's.
-        if any(g.getter is not None or g.slots or g.multipliers for g in self.groups):
+        if any(t.getter is not None or t.hypers or t.multipliers for t in self.targets):
             model = self.model
             if self.compiled is None:
                 # The compiled step must see the installed lr: built once for this binding.
@@ -202,52 +158,42 @@ class Binding:
         backend.compile_train_function(model)
         self.compiled = model.train_function
 
-    def _make_variables(self):
-        model, source, size = self.model, self.callback._source, self.size
+    def _make_variables(self, plan):
+        model, size = self.model, self.size
         self.variables = []  # what a failed attempt made was untracked by its uninstall
+        host_floats = self.step_mode and backend.eager_torch(model)
+        for t in self.targets:
 
-        def new(g, shape, dtype, name):
-            var = backend.new_variable(model, g.leaf, shape, dtype, name)
-            self.variables.append((g.leaf, var))
-            return var
+            def new(shape, dtype, name, t=t):
+                var = backend.new_variable(model, t.leaf, shape, dtype, name)
+                self.variables.append((t.leaf, var))
+                return var
 
-        for g in self.groups:
-            hyper.make_variables(g, new, self.step_mode, size)
-            if not self.step_mode:
-                if g.lr_var is None:  # else keras' way: assign the optimizer's own lr variable
-                    g.epoch_lr = new(g, (), "float32", "keras_lrsched_lr")
-                    g.getter = backend.epoch_getter(g.epoch_lr)
-                continue
-            if source.in_graph is None:
-                g.window = new(g, (size,), "float32", "keras_lrsched_window")
-                iterations_dtype = keras.backend.standardize_dtype(g.leaf.iterations.dtype)
-                g.start = new(g, (), iterations_dtype, "keras_lrsched_window_start")
-            elif self.callback.plateau is not None:
-                # A window holds lr * scale, written on the host; a schedule computed in the
-                # step multiplies by this variable instead.
-                g.scale = new(g, (), "float32", "keras_lrsched_scale")
-                g.scale.assign(1.0)
-            g.getter = backend.step_getter(
-                g.leaf, source.in_graph, g.window, g.start, g.scale, size
-            )
+            for channel in t.channels:
+                channel.make_variables(new, t, self.step_mode, size, plan.plateau, host_floats)
+            if self.step_mode:
+                t.getter = t.lr.reader
+            elif t.lr.var is not None:
+                t.getter = backend.epoch_getter(t.lr.var)
         self._made = True
 
     def _override_savers(self):
-        self.sync_each_epoch = set()
-        slots = {id(g.leaf) for g in self.groups if g.slots}
+        with_hypers = {id(t.leaf) for t in self.targets if t.hypers}
+        for t in self.targets:
+            t.sync_each_epoch = False
         for opt in all_optimizers(self.optimizer):
             # Step mode gives the optimizer's own lr variable the latest lr in what reads it (a
-            # save, its config) and writes it when the fit ends, not at every epoch end: under
-            # JAX each write costs ~0.2 ms. A scheduled hyperparameter's variable is reported
-            # as the float it holds.
-            synced = self.step_mode or id(opt) in slots
-            if synced:
+            # save, its config) and writes it when the fit ends, not at every epoch end: each
+            # write is a device op, and under multi-process JAX a collective. A scheduled
+            # hyperparameter is reported as the float it holds.
+            if self.step_mode or id(opt) in with_hypers:
                 self.ledger.set(opt, "get_config", _synced_config(self, opt))
             if type(opt).save_own_variables is not _BASE_SAVE:
                 # An optimizer with its own format is left alone; its lr variable is then
                 # written at every epoch end instead (on every process), since no save of it
                 # reports the latest lr.
-                self.sync_each_epoch.add(id(opt))
+                for t in self.targets:
+                    t.sync_each_epoch = t.sync_each_epoch or t.leaf is opt
                 continue
             self.ledger.set(opt, "save_own_variables", _saver(self, opt))
             self.ledger.set(opt, "load_own_variables", _loader(self, opt))
@@ -264,8 +210,13 @@ class Binding:
         try:
             # Matched to optimizer.variables by position: written back while ours are still in.
             backend.sync_jax_state(model)
-            if self.run is not None:
-                self.run.sync_lr_variables()
+            # Every process of a multi-process run does this at the same point. A save or a
+            # config read writes the latest lr in place of the variable's without assigning it
+            # (below): it may run on one process only, and under multi-process JAX an assign
+            # to a global array is a collective of all processes.
+            if self.step_mode:
+                for t in self.targets:
+                    t.sync_lr_variable()
         finally:
             self._take_off()
 
@@ -290,11 +241,11 @@ class Binding:
     def pending_hyperparameters(self, opt):
         """{attribute: float} of `opt`'s scheduled hyperparameters, as its config reports them."""
         found = {}
-        for g in self.groups:
-            if g.leaf is opt and g.slots:
-                k = g.iterations() if self.step_mode else 0
-                for slot in g.slots:
-                    found[slot.attr] = slot.pending(self.step_mode, k, g.it0)
+        for t in self.targets:
+            if t.leaf is opt and t.hypers:
+                k = t.iterations() if self.step_mode else 0
+                for c in t.hypers:
+                    found[c.attr] = c.pending(k, t.it0)
         return found
 
     def pending_lr(self, opt):
@@ -302,9 +253,9 @@ class Binding:
 
         Host reads only, so that a save on one process of a multi-process run (ModelCheckpoint
         on the chief) changes nothing on the devices."""
-        for g in self.groups:
-            if g.leaf is opt and g.lr_var is not None and self.run is not None:
-                return g.lr_var, self.run.pending_lr(g)
+        for t in self.targets:
+            if t.leaf is opt and t.lr_var is not None:
+                return t.lr_var, t.pending_lr() if self.step_mode else None
         return None, None
 
 
@@ -366,9 +317,9 @@ def _loader(binding, opt):
             return
         for i, variable in enumerate(variables):
             variable.assign(store[str(i)])
-        for g in binding.groups:
-            if g.leaf is opt and g.lr_var is not None:
+        for t in binding.targets:
+            if t.leaf is opt and t.lr_var is not None:
                 # A restore (BackupAndRestore), not someone else's lr: later saves sync again.
-                g.lr_known = backend.host_float(g.lr_var)
+                t.lr_known = backend.host_float(t.lr_var)
 
     return load_own_variables

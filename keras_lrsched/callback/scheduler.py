@@ -8,7 +8,8 @@ from .. import _checks
 from ..plateau import Plateau
 from . import hyper, install, multipliers, tensorboard
 from .advice import Advice
-from .runs import Run, scaled, window_size
+from .plan import Plan, window_size
+from .runs import Run
 from .sources import make_source, parse
 from .state import attach_state
 
@@ -116,8 +117,7 @@ class LearningRateScheduler(keras.callbacks.Callback):
         self._lr_multipliers = multipliers.check(lr_multipliers)
         self._state = None
         self._binding = None  # kept across fits: the variables and the compiled step
-        self._run = None
-        self._records = []  # per epoch: (stepper or None, first step or lr, updates, scale)
+        self._run = None  # the latest fit's, kept for its read-outs
         self._advice = Advice()
 
     # ------------------------------------------------------------------ read-outs
@@ -128,25 +128,9 @@ class LearningRateScheduler(keras.callbacks.Callback):
 
         Worked out on the host when read, from the schedule and the step range of each epoch.
         """
-        spans = {}  # one read per stepper, over all its epochs' steps
-        for stepper, first, n, _ in self._records:
-            if stepper is not None:
-                lo, hi = spans.get(id(stepper), (first, first + n))
-                spans[id(stepper)] = (min(lo, first), max(hi, first + n))
-        values = {}
-        parts = []
-        for stepper, first, n, scale in self._records:
-            if stepper is None:
-                parts.append(np.full(n, first, dtype=np.float32))
-                continue
-            lo, hi = spans[id(stepper)]
-            if id(stepper) not in values:
-                values[id(stepper)] = stepper.get(lo, hi - lo)
-            part = values[id(stepper)][first - lo : first - lo + n]
-            parts.append(scaled(part, scale, self.plateau))
-        if not parts:
+        if self._run is None:
             return np.zeros(0, dtype=np.float32)
-        return np.concatenate(parts)
+        return self._run.learning_rates()
 
     @property
     def scale(self):
@@ -187,22 +171,39 @@ class LearningRateScheduler(keras.callbacks.Callback):
         self._healing(self._begin, model, optimizer)
 
     def _begin(self, model, optimizer):
-        """Attach the state, make (or reuse) the binding, start this fit's run, install."""
+        """Attach the state, plan this fit, make (or reuse) the binding, start the run, install."""
         self._state = attach_state(optimizer)
-        self._records = []
-        window, spe = window_size(self)
-        # Only step mode's window has a size; it follows the fit's steps per epoch.
-        size = window + 1 if self.update == "step" else 0
+        self._run = None
+        plan = self._plan(model)
         binding = self._binding
         # Checked before anything is installed, as the hyperparameters are in Binding().
         factors = multipliers.factors(
             self._lr_multipliers, model.trainable_variables, model.variables
         )
-        if binding is None or not binding.matches(model, optimizer, size, factors):
-            binding = self._binding = install.Binding(self, model, optimizer, size, factors)
-        self._run = binding.run = Run(self, binding, window, spe)
-        binding.install()
-        tensorboard.attach(self, binding)  # the fit's TensorBoard writes the values per batch
+        if binding is None or not binding.matches(model, optimizer, plan, factors):
+            binding = self._binding = install.Binding(model, optimizer, plan, factors)
+        self._run = Run(plan, model, binding.targets)
+        binding.install(plan)
+        # The fit's TensorBoard writes the values per batch.
+        tensorboard.attach(self, binding.ledger, self._run, self.restore)
+
+    def _plan(self, model):
+        params = self.params or {}
+        # Only step mode's window has a size; it follows the fit's steps per epoch.
+        window, spe = window_size(self.window, params, model)
+        return Plan(
+            source=self._source,
+            hypers=self._hypers,
+            step_mode=self.update == "step",
+            plateau=self.plateau,
+            state=self._state,
+            advice=self._advice,
+            verbose=self.verbose,
+            window=window,
+            spe=spe,
+            epochs=params.get("epochs"),
+            steps=params.get("steps"),
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._active():

@@ -32,14 +32,15 @@ import keras
 _MAX_FRAMES = 64  # keras' CallbackList calls on_train_begin a few frames up; never far
 
 
-def attach(callback, binding):
-    """Wrap ``on_train_batch_end`` of each TensorBoard of this fit that writes batch logs."""
+def attach(callback, ledger, run, restore):
+    """Wrap ``on_train_batch_end`` of each TensorBoard of `callback`'s fit that writes batch
+    logs, with the values of `run`, until `ledger` is undone; `restore()` when they fail."""
     for board in boards(callback):
         if getattr(board, "update_freq", None) == "epoch":
             continue  # keras writes no batch scalars then
-        part = _Part(binding, board)
-        binding.ledger.wrap(board, "set_model", part.leaving)
-        binding.ledger.wrap(board, "on_train_batch_end", part.adding)
+        part = _Part(run, board, restore)
+        ledger.wrap(board, "set_model", part.leaving)
+        ledger.wrap(board, "on_train_batch_end", part.adding)
 
 
 def boards(callback):
@@ -83,12 +84,8 @@ class _Part:
     callback of a new fit, evaluate or predict): a wrapper that a fit which raised left in place
     passes the logs through untouched until the ledger takes it off."""
 
-    def __init__(self, binding, board):
-        self.binding, self.run, self.board, self.ended = binding, binding.run, board, False
-
-    def live(self):
-        b = self.binding
-        return not self.ended and b.installed and b.run is self.run
+    def __init__(self, run, board, restore):
+        self.run, self.board, self.restore, self.ended = run, board, restore, False
 
     def leaving(self, original):
         def set_model(model):
@@ -99,11 +96,11 @@ class _Part:
 
     def adding(self, original):
         def on_train_batch_end(batch, logs=None):
-            if (logs is None or isinstance(logs, dict)) and self.live() and _records(self.board):
+            if (logs is None or isinstance(logs, dict)) and not self.ended and _records(self.board):
                 try:
                     values = self.run.batch_values(batch)
                 except BaseException:
-                    self.binding.callback.restore()  # as the callback's own hooks do
+                    self.restore()  # as the callback's own hooks do
                     raise
                 logs = {**(logs or {}), **values}  # a copy: no other callback sees the values
             return original(batch, logs)
