@@ -11,7 +11,10 @@ optimizer step, inside the compiled step (a wrapper of `optimizer._backend_apply
 `lr_multipliers=` calls `_backend_update_step` once per group of variables sharing a factor.
 Each backend runs in its own subprocess (KERAS_BACKEND is fixed at import). The model: an MLP
 64 -> 256 -> 256 -> 256 -> 10 (relu; layers named dense_0..dense_3; 150k parameters), sparse
-categorical cross-entropy, batch 128, random data. The optimizer: AdamW(1e-3,
+categorical cross-entropy of the logits, batch 128, random data. (Until 2026-12-07 the loss read
+the logits as probabilities: keras clipped them and every gradient was 0 after some hundred
+steps, so that Adam's momentum went subnormal and eager torch's steps slowed by up to a third,
+model by model. Torch now also flushes subnormals, as XLA and TensorFlow do on CPU.) The optimizer: AdamW(1e-3,
 weight_decay=0.004) in every way, so that the ways differ only in what is scheduled (a float
 weight decay is what ways 1-3 and 6 bake into the step; way 4 schedules it instead). Ways:
 
@@ -23,6 +26,10 @@ weight decay is what ways 1-3 and 6 bake into the step; way 4 schedules it inste
                end=0.99, steps=N)}: three extra;
   mult2        lr + lr_multipliers={"dense_0": 0.1}: two groups of variables;
   ldecay       lr + lr_multipliers=layer_decay(model, 0.7): four groups;
+  lr24         lr alone on a deeper model: an MLP of 24 Dense layers (64 wide, relu, the last
+               10 wide; named deep_0..deep_23; 96k parameters), batch 64;
+  ldecay24     lr24 + lr_multipliers=layer_decay(model, 0.9): 24 groups (one per layer; a
+               12-block transformer's layer decay makes 14); compared with lr24, not lr;
   lr-epoch     LearningRateScheduler(OneCycle over epochs), update="epoch";
   +3-epoch     lr-epoch + momentum, weight_decay, beta_2 per epoch (host writes per epoch).
 
@@ -34,12 +41,14 @@ Reported, ms per step: the fit's wall time (perf_counter around model.fit, divid
 steps; it includes fit's own set-up and the callback's install per fit) and the time inside
 the epochs (from a stamp callback first in the list at epoch begin to one last in the list at
 epoch end: every epoch hook, no fit set-up); median over rounds. The ratios are medians of the
-per-round ratios to `lr` and to `none`, with the lowest and highest round. This machine's speed
+per-round ratios to `lr` (to `lr24` for `ldecay24`: the lr alone on the same model) and to
+`none` (the small MLP's ways), with the lowest and highest round. This machine's speed
 drifts up to 2x over seconds, so whole fits resolve only large differences. The callback's own
 hooks are timed too (perf_counter around each; per epoch, and the train begin/end per fit).
 
 Paired blocks (see paired_blocks): the step-mode ways' compiled steps called directly, in short
-blocks in rotation, each against the `lr` blocks around it: the in-step cost, to a few percent.
+blocks in rotation, each against the blocks of its base (`lr`; `lr24` for `ldecay24`) around
+it: the in-step cost, to a few percent.
 
 Under torch (eager: the step runs the Python of the optimizer and of our wrapper at every
 step), the optimizer's part of the step as installed, in rotation (see optimizer_blocks), and
@@ -67,8 +76,21 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("jax", "tensorflow", "torch")
-WAYS = ("none", "lr", "+mom", "+wd", "+mom+wd+b2", "mult2", "ldecay", "lr-epoch", "+3-epoch")
+WAYS = ("none", "lr", "+mom", "+wd", "+mom+wd+b2", "mult2", "ldecay", "lr24", "ldecay24",
+        "lr-epoch", "+3-epoch")
 FEATURES, HIDDEN, CLASSES, BATCH = 64, 256, 10, 128
+DEEP, DEEP_WIDTH, DEEP_BATCH = 24, 64, 64  # the lr24 / ldecay24 model: layers, width, batch
+DEEP_WAYS = ("lr24", "ldecay24")
+BASES = ("lr", "lr24")
+
+
+def base_of(way):
+    """The way `way` is compared with: the lr alone on the same model."""
+    return "lr24" if way in DEEP_WAYS else "lr"
+
+
+def batch_of(way):
+    return DEEP_BATCH if way in DEEP_WAYS else BATCH
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
          "on_epoch_end", "on_train_end")
 PEAK = 1e-3
@@ -85,6 +107,13 @@ def worker(backend, args):
     # The schedules are only there to move: that the timed fits run past them is expected.
     warnings.filterwarnings("ignore", category=lrs.callback.ScheduleWarning)
 
+    if backend == "torch":
+        import torch
+
+        # As XLA and TensorFlow do on CPU: a weight whose gradient is 0 (a dead unit) sees its
+        # Adam momentum decay into subnormal floats within a few hundred steps, and eager
+        # torch's ops on those run several times slower, at a time that differs per model.
+        torch.set_flush_denormal(True)
     keras.utils.set_random_seed(0)
     spe, epochs = args.steps, args.epochs
     rng = np.random.default_rng(0)
@@ -93,14 +122,19 @@ def worker(backend, args):
     # Steps of the schedules: longer than every fit of the run together, so that they move.
     n = spe * epochs * (args.rounds + 2)
 
-    def make_model():
+    def make_model(way):
         layers = [keras.Input((FEATURES,))]
-        for i in range(3):
-            layers.append(keras.layers.Dense(HIDDEN, activation="relu", name=f"dense_{i}"))
-        layers.append(keras.layers.Dense(CLASSES, name="dense_3"))
+        if way in DEEP_WAYS:
+            for i in range(DEEP - 1):
+                layers.append(keras.layers.Dense(DEEP_WIDTH, activation="relu", name=f"deep_{i}"))
+            layers.append(keras.layers.Dense(CLASSES, name=f"deep_{DEEP - 1}"))
+        else:
+            for i in range(3):
+                layers.append(keras.layers.Dense(HIDDEN, activation="relu", name=f"dense_{i}"))
+            layers.append(keras.layers.Dense(CLASSES, name="dense_3"))
         model = keras.Sequential(layers, name="mlp")
         model.compile(keras.optimizers.AdamW(PEAK, weight_decay=0.004),
-                      loss="sparse_categorical_crossentropy")
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
     def momentum(steps):
@@ -125,6 +159,8 @@ def worker(backend, args):
             kw["lr_multipliers"] = {"dense_0": 0.1}
         if way == "ldecay":
             kw["lr_multipliers"] = lrs.layer_decay(model, 0.7)
+        if way == "ldecay24":
+            kw["lr_multipliers"] = lrs.layer_decay(model, 0.9)
         return lrs.LearningRateScheduler(lrs.OneCycle(PEAK, steps=steps),
                                          update="epoch" if epoch_mode else "step", **kw)
 
@@ -167,13 +203,16 @@ def worker(backend, args):
 
     setups = {}
     for way in args.ways:
-        model = make_model()
+        model = make_model(way)
         model.build((None, FEATURES))
         cb = callback_for(way, model)
         setups[way] = (model, [] if cb is None else [timed(cb)])
     if "ldecay" in setups:
         groups = sorted(set(lrs.layer_decay(setups["ldecay"][0], 0.7).values()))
         print(f"layer_decay factors: {groups}", file=sys.stderr)
+    if "ldecay24" in setups:
+        groups = len(set(lrs.layer_decay(setups["ldecay24"][0], 0.9).values()))
+        print(f"layer_decay groups of the deep model: {groups}", file=sys.stderr)
 
     def fit(way):
         model, cbs = setups[way]
@@ -181,8 +220,9 @@ def worker(backend, args):
         gc.collect()
         spent["epoch"] = spent["fit"] = 0.0
         t0 = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, shuffle=False,
-                  callbacks=[begin, *cbs, end])
+        rows = spe * batch_of(way)  # spe steps per epoch whatever the batch
+        model.fit(x[:rows], y[:rows], batch_size=batch_of(way), epochs=epochs, verbose=0,
+                  shuffle=False, callbacks=[begin, *cbs, end])
         wall = time.perf_counter() - t0
         inside = float(np.sum(np.asarray(end.t) - np.asarray(begin.t)))
         hooks[way].append((spent["epoch"] / epochs, spent["fit"]))
@@ -210,7 +250,7 @@ def worker(backend, args):
     res = {"fit_step_s": fit_s, "epoch_step_s": epoch_s, "timed_s": timed_s,
            "hooks_s": {w: [float(np.median([h[0] for h in v])), float(np.median([h[1] for h in v]))]
                        for w, v in hooks.items()},
-           "paired": paired_blocks(keras, setups, args, x[:BATCH], y[:BATCH]),
+           "paired": paired_blocks(keras, setups, args, x, y),
            "schedule_steps": n, "keras_lrsched_file": lrs.__file__,
            "momentum_schedule": type(momentum(10)).__name__}
     if backend == "torch" and not args.no_parts:
@@ -218,7 +258,7 @@ def worker(backend, args):
     return res
 
 
-def paired_blocks(keras, setups, args, xb, yb):
+def paired_blocks(keras, setups, args, x, y):
     """The step-mode ways' compiled steps, run directly in short blocks in rotation.
 
     Whole fits of the ways follow each other over seconds, in which this machine's speed drifts;
@@ -229,13 +269,12 @@ def paired_blocks(keras, setups, args, xb, yb):
     does), under TensorFlow and torch with one batch per call. (`train_on_batch` would not do:
     it calls `make_train_function()`, which takes the callback off, as a fit after an
     interrupted fit must; and under JAX it syncs every variable to the host at every call.) Per
-    way: the median over rotations of its block time over the mean of the two `lr` blocks
-    around it, and the
-    difference in microseconds per step.
+    way: the median over rotations of its block time over the mean of the two blocks of its
+    base (`base_of`) around it (the base's block in the same rotation, which comes first, and
+    the one in the next), and the difference in microseconds per step.
     """
     backend = keras.backend.backend()
-    ways = [w for w in args.ways if not w.endswith("-epoch")]
-    ways = ["lr"] + [w for w in ways if w != "lr"]
+    ways = rotation([w for w in args.ways if not w.endswith("-epoch")])
     block, rotations = args.block, args.rotations
     runners, installed = {}, []
     for way in ways:
@@ -246,7 +285,8 @@ def paired_blocks(keras, setups, args, xb, yb):
             cb.on_train_begin()
             cb.on_epoch_begin(0)
             installed.append(cb)
-        runners[way] = _runner(keras, backend, model, xb, yb)
+        b = batch_of(way)
+        runners[way] = _runner(keras, backend, model, x[:b], y[:b])
         runners[way](block)  # warm up (and compile, were the binding new)
     times = {w: [] for w in ways}
     for _ in range(rotations):
@@ -254,20 +294,25 @@ def paired_blocks(keras, setups, args, xb, yb):
             t0 = time.perf_counter()
             runners[way](block)
             times[way].append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    runners["lr"](block)
-    times["lr"].append(time.perf_counter() - t0)
+    for base in BASES:  # one block more each: the one after the last rotation
+        if base in runners:
+            t0 = time.perf_counter()
+            runners[base](block)
+            times[base].append(time.perf_counter() - t0)
     for way in ways:
         runners[way](0)
     apply = optimizer_blocks(keras, setups, ways, args) if backend == "torch" else None
     for cb in installed:
         cb.on_train_end()
-    lr = np.asarray(times["lr"])
-    around = 0.5 * (lr[:-1] + lr[1:])
-    out = {"block": block, "rotations": rotations, "lr_us": float(np.median(lr) / block * 1e6)}
+    out = {"block": block, "rotations": rotations}
+    for base in BASES:
+        if base in times:
+            out[f"{base}_us"] = float(np.median(times[base]) / block * 1e6)
     for way in ways:
-        if way == "lr":
+        if way in BASES:
             continue
+        base = np.asarray(times[base_of(way)])
+        around = 0.5 * (base[:-1] + base[1:])
         t = np.asarray(times[way])
         ratio = t / around
         out[way] = {"x_lr": float(np.median(ratio)),
@@ -285,7 +330,7 @@ def optimizer_blocks(keras, setups, ways, args, block=50):
     step calls it through `apply`: our wrapper (a lookup and an assign per scheduled
     hyperparameter), AdamW's update (per group of multipliers), its weight decay, the step
     count. Blocks of `block` calls, the ways in rotation; per way the median over rotations of
-    the difference to the mean of the two `lr` blocks around it, in us per call.
+    the difference to the mean of the two blocks of its base around it, in us per call.
     """
     import torch
 
@@ -308,19 +353,33 @@ def optimizer_blocks(keras, setups, ways, args, block=50):
             t0 = time.perf_counter()
             calls[way]()
             times[way].append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    calls["lr"]()
-    times["lr"].append(time.perf_counter() - t0)
-    lr = np.asarray(times["lr"])
-    around = 0.5 * (lr[:-1] + lr[1:])
-    out = {"block": block, "lr_us": float(np.median(lr) / block * 1e6)}
+    for base in BASES:
+        if base in calls:
+            t0 = time.perf_counter()
+            calls[base]()
+            times[base].append(time.perf_counter() - t0)
+    out = {"block": block}
+    for base in BASES:
+        if base in times:
+            out[f"{base}_us"] = float(np.median(times[base]) / block * 1e6)
     for way in ways:
-        if way != "lr":
+        if way not in BASES:
+            base = np.asarray(times[base_of(way)])
+            around = 0.5 * (base[:-1] + base[1:])
             t = np.asarray(times[way])
             d = (t - around) / block * 1e6
             out[way] = {"extra_us": float(np.median(d)),
                         "iqr": [float(np.percentile(d, 25)), float(np.percentile(d, 75))]}
     return out
+
+
+def rotation(ways):
+    """The paired blocks' order: each base right before the ways compared with it."""
+    out = []
+    for base in BASES:
+        if base in ways:
+            out += [base] + [w for w in ways if base_of(w) == base and w not in BASES]
+    return out + [w for w in ways if w not in out]
 
 
 def _runner(keras, backend, model, xb, yb):
@@ -506,15 +565,16 @@ def summarize(r, ways):
         s = {}
         for w in ways:
             row = {"ms": float(np.median(t[w]) * 1e3)}
-            for base in ("lr", "none"):
+            lr = base_of(w)
+            none = None if w in DEEP_WAYS else "none"
+            for key, base in (("x_lr", lr), ("x_none", none)):
                 if base in t:
                     ratio = t[w] / t[base]
-                    row[f"x_{base}"] = [float(np.median(ratio)), float(ratio.min()),
-                                        float(ratio.max())]
-            if "none" in t:
-                row["extra_us"] = float(np.median(t[w] - t["none"]) * 1e6)
-            if "lr" in t:
-                row["extra_over_lr_us"] = float(np.median(t[w] - t["lr"]) * 1e6)
+                    row[key] = [float(np.median(ratio)), float(ratio.min()), float(ratio.max())]
+            if none in t:
+                row["extra_us"] = float(np.median(t[w] - t[none]) * 1e6)
+            if lr in t:
+                row["extra_over_lr_us"] = float(np.median(t[w] - t[lr]) * 1e6)
             s[w] = row
         out[kind] = s
     return out
@@ -528,14 +588,16 @@ LABELS = {
     "+mom+wd+b2": "5 lr + momentum + weight_decay + beta_2",
     "mult2": "6a lr + lr_multipliers, 2 groups",
     "ldecay": "6b lr + layer_decay(0.7), 4 groups",
+    "lr24": "7 lr alone, step, 24-layer MLP",
+    "ldecay24": "7b lr + layer_decay(0.9), 24 groups, 24-layer MLP (x lr24)",
     "lr-epoch": "lr alone, epoch mode",
     "+3-epoch": "5e as 5, epoch mode",
 }
 
 
 def paired_cell(pb, way):
-    if way == "lr" and pb:
-        return f"1 ({pb['lr_us']:.0f} us per step) | +0.0"
+    if way in BASES and pb and f"{way}_us" in pb:
+        return f"1 ({pb[f'{way}_us']:.0f} us per step) | +0.0"
     q = pb.get(way)
     if not q:
         return "— | —"
@@ -565,7 +627,10 @@ def report(res, args):
         f"directly in blocks of {args.block} steps, {args.rotations} rotations (lr, none, +mom, "
         "...), each block over the mean of the `lr` blocks around it (median [interquartile "
         "range]), and the difference in us per step: the in-step cost, free of fit's per-fit "
-        "and per-epoch work and of most of the drift.",
+        "and per-epoch work and of most of the drift. Ways 7 and 7b: an MLP of "
+        f"{DEEP} Dense layers {DEEP_WIDTH} wide (relu; the last {CLASSES} wide), batch "
+        f"{DEEP_BATCH}, the same optimizer; 7b's x lr and its paired blocks are against 7, the "
+        "lr alone on that model (no x none).",
     ]
     for backend, r in res["backends"].items():
         lines += ["", f"**{backend}**" + ("" if r else ": failed"), ""]
@@ -581,6 +646,8 @@ def report(res, args):
                      "| paired: us/step over lr |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for w in args.ways:
+            if w not in s["fit_step_s"]:  # a backend kept from a run without this way
+                continue
             f, e = s["fit_step_s"][w], s["epoch_step_s"][w]
 
             def cell(row, key):
@@ -595,7 +662,7 @@ def report(res, args):
                 f"| {cell(e, 'x_lr')} | {cell(e, 'x_none')} | {paired_cell(pb, w)} |")
         hk = r.get("hooks_s")
         if hk:
-            ways = [w for w in args.ways if w != "none"]
+            ways = [w for w in args.ways if w != "none" and w in hk]
             lines += [
                 "",
                 "The callback's own hooks, timed with perf_counter (median over the timed fits): "
@@ -615,7 +682,9 @@ def report(res, args):
                 "",
                 "Torch, the optimizer's part of the step as installed (`_backend_apply_gradients` "
                 f"under no_grad, blocks of {o['block']} calls in rotation): lr alone "
-                f"{o['lr_us']:.0f} us per call; the others, us per call over it, median "
+                f"{o['lr_us']:.0f} us per call"
+                + (f" ({o['lr24_us']:.0f} on the 24-layer MLP)" if "lr24_us" in o else "")
+                + "; the others, us per call over their base, median "
                 f"[interquartile range]: {cells}.",
             ]
         p = r.get("parts")
@@ -660,6 +729,8 @@ def main():
     for base in ("lr", "none"):
         if base not in args.ways:
             args.ways.insert(0, base)
+    if "ldecay24" in args.ways and "lr24" not in args.ways:
+        args.ways.insert(args.ways.index("ldecay24"), "lr24")
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args)))
         return
