@@ -54,7 +54,7 @@ __all__ = [
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __getattr__ below
     from .callback import LearningRateScheduler
-    from .callback.multipliers import layer_decay
+    from .callback.blocks import layer_decay
     from .finder import LRFinderResult, find_lr
     from .plateau import Plateau
     from .plot import plot
@@ -88,7 +88,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read; at run time, __getattr__ 
 # The submodule that defines each public name; the names not listed are in `schedules`.
 # `plot` is both a submodule and the function it defines: the public name is the function.
 _HOME = {
-    "layer_decay": "callback.multipliers",
+    "layer_decay": "callback.blocks",
     "Table": "table",
     "precompute": "table",
     "LearningRateScheduler": "callback",

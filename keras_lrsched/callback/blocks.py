@@ -1,5 +1,5 @@
-"""The depth of each variable of a model for `layer_decay`: its repeated blocks, found in its
-layer tree.
+"""`layer_decay`: the lr multipliers of layer-wise decay, from the depth of each variable of a
+model, which its repeated blocks (found in its layer tree) give.
 
 BEiT, MAE and timm number a transformer's parameters by depth: the embeddings 0, block ``i``
 ``i + 1``, everything after the last block (final norm, pooler, head) ``L + 1``. Keras models
@@ -21,7 +21,11 @@ token) is the embedding, depth 0; what comes after it is the top.
 """
 
 import math
+import numbers
+import re
 import warnings
+
+import keras
 
 
 def sublayers(layer):
@@ -138,3 +142,134 @@ def depths(model):
         for v in trainable_kind(layer):
             result.setdefault(id(v), depth)
     return result, top, len(blocks)
+
+
+def layer_decay(model, decay, *, layers=None):
+    """Layer-wise lr decay for fine-tuning (BEiT, MAE, ELECTRA, timm's ``layer_decay``): a
+    dict of ``lr_multipliers`` in which a variable at depth ``d`` of ``D`` gets
+    ``decay**(D - d)``, so the top gets 1.0 and each depth below it ``decay`` times the next.
+
+    The depths, by default, follow BEiT's and MAE's ``param_groups_lrd`` for a model made of
+    repeated blocks (a transformer): with ``L`` blocks, the embeddings (token, patch, position
+    and segment embeddings, a class token, the embedding norm) are at depth 0 and get
+    ``decay**(L + 1)``; block ``i`` (from 0) is at depth ``i + 1`` and gets ``decay**(L - i)``;
+    everything after the last block (the final norm, a pooler, the head) is at the top and
+    gets 1.0. The blocks are found in the model's tree of layers, however deep: the largest set
+    of sibling layers of one class that are made of layers with trainable variables, at least
+    two (keras-hub's ``transformer_layer_{i}`` in BERT, ``vit_encoder/transformer_block_{i}``
+    in ViT, Gemma's ``decoder_block_{i}``, inside a task model's backbone too; the blocks of a
+    Functional model made of block layers or nested models), in keras' order of layers. Along
+    the way down to them, what comes before is the embedding (and so are the variables the
+    models on the way own themselves, such as a class token), what comes after is the top. A
+    layer with trainable variables between two blocks gets the depth of the block before it,
+    with a warning. timm's ``param_groups_layer_decay`` differs only for a ViT's final
+    ``norm``, which it puts with the last block (``decay``, not 1.0): pass ``layers=`` for it.
+
+    Where no blocks repeat (a stack of Dense layers), each of the model's own ``model.layers``
+    with trainable variables is its own depth, the last one the top, as in ELECTRA.
+
+    Frozen layers keep their depth (gradual unfreezing): the depths count every variable that
+    trains when its layer is not frozen.
+
+    Args:
+        model: a built keras model (or layer).
+        decay: the factor per depth, in (0, 1] (0.65 to 0.9 in the papers).
+        layers: the depths by hand, in order from the input to the output, each a layer of
+            the model, or a list of layers that share a depth (the embeddings; a block's
+            parts). The last is the top. Variables of no listed layer get no entry (1.0).
+
+    Returns:
+        ``{regex: factor}``, one entry per variable path (``^path$``), in the model's order of
+        variables: pass it as ``LearningRateScheduler(..., lr_multipliers=...)``, or edit it
+        first.
+
+    Raises:
+        TypeError: `model` is not a keras layer, `decay` not a number, `layers` not a list of
+            layers or lists of layers.
+        ValueError: `decay` outside (0, 1], a layer of `layers` that is not the model's, a
+            model without trainable variables (not built), or two variables of one path at two
+            depths (give the blocks' layers unique names; keras' default names are).
+
+    >>> import keras, keras_lrsched as lrs
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+    ...                           keras.layers.Dense(2, name="b"), keras.layers.Dense(1, name="c")],
+    ...                          name="net")
+    >>> lrs.layer_decay(model, 0.5)  # no blocks repeat: one depth per layer
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'^net/a/kernel$': 0.25, '^net/a/bias$': 0.25, '^net/b/kernel$': 0.5, '^net/b/bias$': 0.5,
+     '^net/c/kernel$': 1.0, '^net/c/bias$': 1.0}
+
+    With blocks, each a layer made of layers (here a small nested model), the layer before
+    them is the embedding and the one after them the top:
+
+    >>> def block(i):
+    ...     x = keras.Input((3,))
+    ...     y = keras.layers.LayerNormalization(name=f"ln_{i}")(x)
+    ...     y = keras.layers.Dense(3, name=f"fc_{i}")(y)
+    ...     return keras.Model(x, keras.layers.Add()([x, y]), name=f"block_{i}")
+    >>> x = keras.Input((4,))
+    >>> h = keras.layers.Dense(3, name="embed")(x)
+    >>> for i in range(2):
+    ...     h = block(i)(h)
+    >>> model = keras.Model(x, keras.layers.Dense(1, name="head")(h))
+    >>> {path.split("/")[0][1:]: f for path, f in lrs.layer_decay(model, 0.5).items()}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'embed': 0.125, 'ln_0': 0.25, 'fc_0': 0.25, 'ln_1': 0.5, 'fc_1': 0.5, 'head': 1.0}
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise TypeError(f"Argument `model` must be a keras model. Received: model={model!r}")
+    if isinstance(decay, bool) or not isinstance(decay, numbers.Real):
+        raise TypeError(f"Argument `decay` must be a number in (0, 1]. Received: decay={decay!r}")
+    if not 0 < decay <= 1:
+        raise ValueError(f"Argument `decay` must be a number in (0, 1]. Received: decay={decay!r}")
+    placed = depths(model) if layers is None else None
+    if placed is None:
+        if layers is None:
+            layers = [layer for layer in sublayers(model) if trainable_kind(layer)]
+        depth, top = _depths_of(model, layers)
+    else:
+        depth, top, _ = placed
+    if not depth:
+        raise ValueError(
+            "Argument `model` must have trainable weights (build it first). Received: "
+            f"model={model.name!r} with none"
+        )
+    result = {}
+    for v in trainable_kind(model):
+        if id(v) not in depth:
+            continue
+        key, factor = f"^{re.escape(v.path)}$", float(decay) ** (top - depth[id(v)])
+        if result.setdefault(key, factor) != factor:
+            raise ValueError(
+                f"Argument `model` has two variables of the path {v.path!r} at two depths, "
+                "which patterns of `variable.path` cannot tell apart: give the layers of its "
+                "blocks unique names (keras' default names are), or pass `lr_multipliers` a "
+                "function of the variable."
+            )
+    return result
+
+
+def _depths_of(model, layers):
+    """``(id(variable) -> depth, top)`` from `layer_decay`'s `layers` (checked)."""
+    if not isinstance(layers, (list, tuple)):
+        raise TypeError(
+            "Argument `layers` must be a list of the model's layers, or of lists of them. "
+            f"Received: layers={layers!r}"
+        )
+    known = {id(layer) for layer in all_layers(model)}
+    depth = {}
+    for d, group in enumerate(layers):
+        for layer in group if isinstance(group, (list, tuple)) else [group]:
+            if not isinstance(layer, keras.layers.Layer):
+                raise TypeError(
+                    "Argument `layers` must hold keras layers, or lists of them. Received: "
+                    f"{layer!r}"
+                )
+            if id(layer) not in known:
+                raise ValueError(
+                    f"Argument `layers` holds a layer that is not part of the model "
+                    f"{model.name!r}. Received: {layer.name!r}"
+                )
+            for v in trainable_kind(layer):
+                depth.setdefault(id(v), d)
+    return depth, len(layers) - 1
