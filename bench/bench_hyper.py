@@ -8,7 +8,9 @@ Run by hand (never a test):
 `LearningRateScheduler(..., update="step")` with `momentum=`, `weight_decay=` or
 `hyperparameters=` assigns each scheduled hyperparameter's variable from its window once per
 optimizer step, inside the compiled step (a wrapper of `optimizer._backend_apply_gradients`);
-`lr_multipliers=` calls `_backend_update_step` once per group of variables sharing a factor.
+`lr_multipliers=` calls `_backend_update_step` once per group of variables sharing a factor
+(JAX, TensorFlow: traced once), or on eager torch takes one pass for all groups
+(callback/torch_steps.py: AdamW's own, in every way here).
 Each backend runs in its own subprocess (KERAS_BACKEND is fixed at import). The model: an MLP
 64 -> 256 -> 256 -> 256 -> 10 (relu; layers named dense_0..dense_3; 150k parameters), sparse
 categorical cross-entropy of the logits, batch 128, random data. (Until 2026-12-07 the loss read
@@ -26,6 +28,9 @@ weight decay is what ways 1-3 and 6 bake into the step; way 4 schedules it inste
                end=0.99, steps=N)}: three extra;
   mult2        lr + lr_multipliers={"dense_0": 0.1}: two groups of variables;
   ldecay       lr + lr_multipliers=layer_decay(model, 0.7): four groups;
+  ldecay-lerp  as ldecay, with torch's other one-pass way forced on AdamW (a copy of the scaled
+               weights, keras' update once, a lerp back; what Adamax, Nadam, Lion... take);
+               elsewhere the same as ldecay;
   lr24         lr alone on a deeper model: an MLP of 24 Dense layers (64 wide, relu, the last
                10 wide; named deep_0..deep_23; 96k parameters), batch 64;
   ldecay24     lr24 + lr_multipliers=layer_decay(model, 0.9): 24 groups (one per layer; a
@@ -76,8 +81,8 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("jax", "tensorflow", "torch")
-WAYS = ("none", "lr", "+mom", "+wd", "+mom+wd+b2", "mult2", "ldecay", "lr24", "ldecay24",
-        "lr-epoch", "+3-epoch")
+WAYS = ("none", "lr", "+mom", "+wd", "+mom+wd+b2", "mult2", "ldecay", "ldecay-lerp", "lr24",
+        "ldecay24", "lr-epoch", "+3-epoch")
 FEATURES, HIDDEN, CLASSES, BATCH = 64, 256, 10, 128
 DEEP, DEEP_WIDTH, DEEP_BATCH = 24, 64, 64  # the lr24 / ldecay24 model: layers, width, batch
 DEEP_WAYS = ("lr24", "ldecay24")
@@ -157,12 +162,15 @@ def worker(backend, args):
             kw["hyperparameters"] = {"beta_2": lrs.Linear(0.999, end=0.99, steps=steps)}
         if way == "mult2":
             kw["lr_multipliers"] = {"dense_0": 0.1}
-        if way == "ldecay":
+        if way in ("ldecay", "ldecay-lerp"):
             kw["lr_multipliers"] = lrs.layer_decay(model, 0.7)
         if way == "ldecay24":
             kw["lr_multipliers"] = lrs.layer_decay(model, 0.9)
-        return lrs.LearningRateScheduler(lrs.OneCycle(PEAK, steps=steps),
-                                         update="epoch" if epoch_mode else "step", **kw)
+        cb = lrs.LearningRateScheduler(lrs.OneCycle(PEAK, steps=steps),
+                                       update="epoch" if epoch_mode else "step", **kw)
+        if way == "ldecay-lerp":
+            force_lerp(cb)
+        return cb
 
     class Begin(keras.callbacks.Callback):
         def __init__(self):
@@ -371,6 +379,25 @@ def optimizer_blocks(keras, setups, ways, args, block=50):
             out[way] = {"extra_us": float(np.median(d)),
                         "iqr": [float(np.percentile(d, 25)), float(np.percentile(d, 75))]}
     return out
+
+
+def force_lerp(cb):
+    """Make `cb`'s multipliers take torch_steps' LERP way wherever they would take ADAM (a
+    bench-only reach into the callback's binding, made at its first train begin)."""
+    from keras_lrsched.callback import torch_steps
+
+    begin = cb.on_train_begin
+
+    def on_train_begin(logs=None):
+        begin(logs)
+        for t in cb._binding.targets:
+            m = t.multipliers
+            if m is not None and not hasattr(m, "_bench_way"):
+                m._bench_way = m.way
+                m.way = lambda m=m: (torch_steps.LERP if m._bench_way() == torch_steps.ADAM
+                                     else m._bench_way())
+
+    cb.on_train_begin = on_train_begin
 
 
 def rotation(ways):
@@ -588,6 +615,7 @@ LABELS = {
     "+mom+wd+b2": "5 lr + momentum + weight_decay + beta_2",
     "mult2": "6a lr + lr_multipliers, 2 groups",
     "ldecay": "6b lr + layer_decay(0.7), 4 groups",
+    "ldecay-lerp": "6c as 6b, torch's lerp way forced (what Adam's own pass saves)",
     "lr24": "7 lr alone, step, 24-layer MLP",
     "ldecay24": "7b lr + layer_decay(0.9), 24 groups, 24-layer MLP (x lr24)",
     "lr-epoch": "lr alone, epoch mode",

@@ -61,7 +61,7 @@ fi
 "$MIN_PY" -m pip install -q "${MIN_PINS[@]}" || exit 1
 "$MIN_PY" -m pip install -q -e ".[test]" "${MIN_PINS[@]}" || exit 1
 MIN_TESTS=(tests/test_callback_lifecycle.py tests/test_callback.py tests/test_callback_resume.py
-           tests/test_callback_hyper.py
+           tests/test_callback_hyper.py tests/test_multipliers.py
            tests/test_callback_save.py tests/test_plateau.py)
 for backend in jax tensorflow torch; do
     run "keras 3.8, backend $backend" env KERAS_BACKEND="$backend" "$MIN_PY" -m pytest -q \
@@ -85,6 +85,10 @@ full_venv "$NIGHTLY_VENV" || exit 1
 "$NIGHTLY_PY" -m pip install -q --no-deps --force-reinstall "$NIGHTLY_KERAS" || exit 1
 run "keras-nightly, backend jax" env KERAS_BACKEND=jax "$NIGHTLY_PY" -m pytest -q tests \
     --ignore=tests/kernels --ignore=tests/test_first_use.py --doctest-modules keras_lrsched "$@"
+# Eager torch's one-pass Adam of lr_multipliers follows keras' torch Adam op for op, and its test
+# compares the two bit for bit: run under torch too, so that a change on keras main shows here.
+run "keras-nightly, backend torch (multipliers)" env KERAS_BACKEND=torch "$NIGHTLY_PY" -m pytest \
+    -q tests/test_multipliers.py "$@"
 
 if [ ${#failed[@]} -ne 0 ]; then
     echo "FAILED: ${failed[*]}"

@@ -11,15 +11,10 @@ multiplier 0 is left out of both: its variables and their slots do not move.
 
 Under JAX and TensorFlow, and in a compiled torch step, each group is one call of keras' update
 (and of its decay, which reads the lr through the getter, scaled for the group), traced into the
-step once. In eager torch each call is a run of Python and of one kernel per variable per op,
-paid at every step: there, for the optimizers whose update moves each variable by exactly the lr
-times something the lr does not enter (`_one_call_kinds`: the Adam family, Adagrad, Adadelta,
-Lion; SGD and RMSprop without momentum), the weights of multiplier other than 1 are copied, the
-decay and the update run once for all variables at the base lr, and each scaled variable is
-moved back to ``old + f * (new - old)`` in one ``torch._foreach_lerp_``. That is the update at
-``lr * f`` within a float32 rounding of the weight, and the slots are the same, since the lr
-enters none of them; Nadam's shared product advances once, as in one keras call. Every other
-optimizer (a momentum buffer holds ``lr * g``; a subclass; Lamb) keeps one call per group.
+step once. In eager torch each call is a run of Python, paid at every step: there the Adam
+family, Adagrad, Adadelta, Lion, and SGD and RMSprop without momentum take one pass for all
+groups (torch_steps.py). Every other optimizer (a momentum buffer holds ``lr * g``; a subclass;
+Lamb) keeps one call per group.
 Costs: bench/results/hyper.md.
 """
 
@@ -29,6 +24,8 @@ import re
 
 import keras
 from keras import ops
+
+from . import torch_steps
 
 
 
@@ -115,89 +112,37 @@ def unmatched(rules, variables):
 _SHARED_STEP_STATE = ("_u_product",)
 
 
-def _one_call_kinds():
-    """``{torch optimizer class: whether it needs momentum == 0}``: keras' torch optimizers
-    whose update moves each variable by the lr times something the lr does not enter. Exact
-    classes: a subclass may override anything (and its step runs per variable anyway).
-
-    Adam, AdamW, Adamax, Nadam, Adagrad, Adadelta, Lion: the slots (moments, accumulators,
-    Adadelta's squared deltas, kept before the lr) follow the gradients alone, the variable
-    moves by ``-lr * u`` with ``u`` from the slots, and the decay before it is
-    ``w *= 1 - wd * lr``. SGD and RMSprop only without momentum: the momentum buffer sums
-    ``lr * g``. Left per group: Lamb (its trust ratio reads the decayed weights, which depend on
-    the lr), and the optimizers torch runs one variable at a time (Lamb, Ftrl, Adafactor, ...),
-    whose groups add no update calls."""
-    global _ONE_CALL_KINDS, _in_stateless_scope
-    if _ONE_CALL_KINDS is None:
-        try:
-            from keras.src.backend.common.stateless_scope import in_stateless_scope
-            from keras.src.backend.torch.optimizers import (
-                torch_adadelta, torch_adagrad, torch_adam, torch_adamax, torch_adamw, torch_lion,
-                torch_nadam, torch_rmsprop, torch_sgd,
-            )
-        except ImportError:  # another keras layout: every optimizer on the per-group path
-            _ONE_CALL_KINDS = {}
-        else:
-            _in_stateless_scope = in_stateless_scope
-            _ONE_CALL_KINDS = {
-                torch_adam.Adam: False, torch_adamw.AdamW: False, torch_adamax.Adamax: False,
-                torch_nadam.Nadam: False, torch_adagrad.Adagrad: False,
-                torch_adadelta.Adadelta: False, torch_lion.Lion: False,
-                torch_sgd.SGD: True, torch_rmsprop.RMSprop: True,
-            }
-    return _ONE_CALL_KINDS
-
-
-_ONE_CALL_KINDS = None
-_in_stateless_scope = None
-
-
-class Plan:
+class Groups:
     """How one list of variables is updated: its groups ``[(factor, [indices])]`` in the order
-    the factors first come, factor 0 left out; for the one call, the indices of the variables
-    that take part (None: all), those moved back (factor other than 1), and their lerp weights
-    ``1 - factor``."""
+    the factors first come, factor 0 left out, and the indices of the variables that take part
+    in a one-pass update (None: all); the state of the ways of torch_steps.py, made at their
+    first use."""
 
     def __init__(self, variables, ids, factors):
         self.ids = ids
-        self.variables = tuple(variables)  # alive while the plan is: no id is reused
+        self.variables = tuple(variables)  # alive while the groups are: no id is reused
+        self.factors = factors
         found = {}
         for i, factor in enumerate(factors):
             found.setdefault(factor, []).append(i)
         self.groups = [(f, idx) for f, idx in found.items() if f != 0.0]
         self.active = None if 0.0 not in found else [i for i, f in enumerate(factors) if f]
-        self.scaled = [i for i, f in enumerate(factors) if f not in (0.0, 1.0)]
-        self.weights = [1.0 - factors[i] for i in self.scaled]
-        self.values = self.copies = None  # the scaled variables' tensors, and their copies
+        self._lerp = self._adam = None
 
     def take(self, items):
         return items if self.active is None else [items[i] for i in self.active]
 
-    def snapshot(self, variables):
-        """Copy the scaled variables' values, in one torch call. Their tensors are looked up
-        once: torch's ``Variable.value`` asks for the device at every read (as costly as the
-        copy), and it is the same tensor every time outside a stateless scope (made in
-        ``_initialize``; an assign copies into it), which `Multipliers.one_call` rules out. The
-        buffers are kept: on a CPU an allocation per step costs more than the copy."""
-        import torch
+    def lerp(self):
+        if self._lerp is None:
+            self._lerp = torch_steps.Lerp(self.factors)
+        return self._lerp
 
-        if not self.scaled:
-            return
-        if self.values is None:
-            self.values = [variables[i].value for i in self.scaled]
-            self.copies = [torch.empty_like(t) for t in self.values]
-        with torch.no_grad():  # as keras' own update is (the trainer's too)
-            torch._foreach_copy_(self.copies, self.values)
-
-    def move_back(self):
-        """Each scaled variable from ``new`` to ``new + (1 - f) * (old - new)``, that is
-        ``old + f * (new - old)``: the decay and the update at ``lr * f`` (see
-        `_one_call_kinds`), within a float32 rounding of the weight."""
-        import torch
-
-        if self.scaled:
-            with torch.no_grad():
-                torch._foreach_lerp_(self.values, self.copies, self.weights)
+    def adam(self, optimizer):
+        if self._adam is None:
+            decays = getattr(optimizer, "_use_weight_decay", lambda v: True)
+            self._adam = torch_steps.Adam(optimizer, self.take(self.variables),
+                                          self.take(self.factors), decays)
+        return self._adam
 
 
 class Multipliers:
@@ -210,35 +155,28 @@ class Multipliers:
         # every step under torch. TensorFlow's replicas run the decay in lock-step (a merge
         # call per group), so they all set the same value before the one merge reads it.
         self.decay_factor = 1.0
-        self._plan = None  # the plan of the variables last seen (torch asks at every step)
+        self._groups = None  # the groups of the variables last seen (torch asks at every step)
         self._torch = keras.backend.backend() == "torch"
-        # (variables, plan) whose snapshot the one call's weight decay took, for the update
-        # keras calls right after it with the same list
+        # (variables, groups, way) of the weight decay keras called right before the update,
+        # which it calls with the same list
         self._pending = None
 
-    def plan(self, variables):
+    def forget(self):
+        """Drop what the groups keep (the tensors torch_steps.py caches): called as a fit
+        installs the wrappers, so that nothing outlives a fit."""
+        self._groups = self._pending = None
+
+    def groups(self, variables):
         ids = tuple(id(v) for v in variables)
-        if self._plan is None or self._plan.ids != ids:
+        if self._groups is None or self._groups.ids != ids:
             # A variable the fit's first step did not know gets the full lr.
-            self._plan = Plan(variables, ids, [self.factors.get(i, 1.0) for i in ids])
-        return self._plan
+            self._groups = Groups(variables, ids, [self.factors.get(i, 1.0) for i in ids])
+        return self._groups
 
-    def one_call(self):
-        """Whether this step updates all groups in one keras call, then moves each variable
-        back to ``old + factor * (new - old)``: eager torch (a compiled step gets the groups
-        traced, as JAX and TensorFlow do), and an optimizer of `_one_call_kinds`."""
-        if not self._torch:
-            return False
-        needs_zero_momentum = _one_call_kinds().get(type(self.optimizer))
-        if needs_zero_momentum is None:
-            return False
-        if needs_zero_momentum:
-            momentum = self.optimizer.momentum  # a variable when scheduled: never 0
-            if not isinstance(momentum, numbers.Real) or momentum != 0:
-                return False
-        import torch
-
-        return not (torch.compiler.is_compiling() or _in_stateless_scope())
+    def way(self):
+        """How this step applies the groups: one keras call per group, or one pass for all
+        (torch_steps.py: eager torch, some optimizers)."""
+        return torch_steps.way_of(self.optimizer) if self._torch else torch_steps.PER_GROUP
 
     def lr_getter(self, getter):
         """The optimizer's lr getter, times the factor of the group whose decay is running."""
@@ -254,50 +192,57 @@ class Multipliers:
         def _backend_update_step(grads, trainable_variables, learning_rate):
             pending, self._pending = self._pending, None
             if pending is not None and pending[0] is trainable_variables:
-                plan = pending[1]
-            else:
-                plan = self.plan(trainable_variables)
-            if pending is None or pending[1] is not plan:  # no decay just before to snapshot
-                if not self.one_call():
-                    return self._update_per_group(original, plan, grads, trainable_variables,
-                                                  learning_rate)
-                plan.snapshot(trainable_variables)
+                groups, way = pending[1], pending[2]
+            else:  # no decay just before (another caller of the update)
+                groups, way = self.groups(trainable_variables), self.way()
+                if way == torch_steps.LERP:
+                    groups.lerp().snapshot(trainable_variables)
+            if way == torch_steps.PER_GROUP:
+                return self._update_per_group(original, groups, grads, trainable_variables,
+                                              learning_rate)
+            if way == torch_steps.ADAM:
+                return groups.adam(self.optimizer).update(self.optimizer, groups.take(grads),
+                                                          learning_rate)
             # One call advances Nadam's shared product once, as one keras call should.
-            original(plan.take(grads), plan.take(trainable_variables), learning_rate)
-            plan.move_back()
+            original(groups.take(grads), groups.take(trainable_variables), learning_rate)
+            groups.lerp().move_back()
 
         return _backend_update_step
 
-    def _update_per_group(self, original, plan, grads, trainable_variables, learning_rate):
+    def _update_per_group(self, original, groups, grads, trainable_variables, learning_rate):
         opt = self.optimizer
         shared = [
             (var, ops.copy(var.value))
             for var in (getattr(opt, name, None) for name in _SHARED_STEP_STATE)
             if isinstance(var, keras.Variable)
         ]
-        for n, (factor, idx) in enumerate(plan.groups):
+        for n, (factor, idx) in enumerate(groups.groups):
             for var, value in shared if n else ():
                 var.assign(value)
             lr = learning_rate if factor == 1.0 else ops.multiply(learning_rate, factor)
             original([grads[i] for i in idx], [trainable_variables[i] for i in idx], lr)
 
     def weight_decay(self, original):
-        uses = getattr(self.optimizer, "_use_weight_decay", lambda v: True)
+        opt = self.optimizer
+        uses = getattr(opt, "_use_weight_decay", lambda v: True)
 
         def _apply_weight_decay(variables):
-            plan = self.plan(variables)
-            if self.one_call():
-                # Keras decays right before the update: the snapshot is taken before the
-                # decay, and the update moves the decay back along with its own step.
-                plan.snapshot(variables)
-                active = plan.take(variables)
+            groups, way = self.groups(variables), self.way()
+            self._pending = (variables, groups, way)
+            if way == torch_steps.ADAM:
+                groups.adam(opt).decay(opt)
+                return
+            if way == torch_steps.LERP:
+                # The copy is taken before the decay, and the update moves the decay back
+                # along with its own step.
+                groups.lerp().snapshot(variables)
+                active = groups.take(variables)
                 if any(uses(v) for v in active):  # see below
                     original(active)
-                self._pending = (variables, plan)
                 return
             # keras' decay reads the lr itself (self.learning_rate): scaled for the group.
             try:
-                for factor, idx in plan.groups:
+                for factor, idx in groups.groups:
                     group = [variables[i] for i in idx]
                     if not any(uses(v) for v in group):
                         # All excluded (exclude_from_weight_decay): keras' torch decay calls
