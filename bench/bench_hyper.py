@@ -65,7 +65,8 @@ Torch's 2 intra-op threads stall when another process holds a core (a 5 ms step 
 50-300 ms): check `uptime`/`top` first. `--backends B --update` reruns one backend and keeps
 the others from OUT/hyper.json; `--report` writes hyper.md again from hyper.json.
 
-Writes bench/results/hyper.md and hyper.json (with --out DIR elsewhere).
+Writes bench/results/hyper.md and hyper.json (with --out DIR elsewhere); OUT/hyper_notes.md,
+written by hand about the latest run, goes at the top of hyper.md.
 """
 
 import argparse
@@ -637,7 +638,15 @@ def report(res, args):
     info = res["machine"]
     simd = "AVX-512" if info["avx512f"] else "AVX2" if info["avx2"] else "no AVX2"
     v = info["versions"]
+    # What a person wrote about the run (OUT/hyper_notes.md, kept by hand): kept at the top
+    # when the report is written again.
+    notes_path = os.path.join(args.out, "hyper_notes.md")
+    notes = []
+    if os.path.exists(notes_path):
+        with open(notes_path) as f:
+            notes = [f.read().strip(), ""]
     lines = [
+        *notes,
         f"Machine: {info['cpu']} (LLVM host CPU `{info['llvm_cpu']}`, {simd}), {info['cores']} "
         f"cores, {info['date']}; code `{info['git']}`. Load average (1 min) before: "
         f"{info['load_before']:.2f}, after: {res['load_after']:.2f}.",

@@ -28,7 +28,6 @@ from keras import ops
 from . import torch_steps
 
 
-
 def check(lr_multipliers):
     """The callback's `lr_multipliers` argument as ``[(compiled regex, factor)]`` or a
     callable; ValueError or TypeError naming what is wrong."""
