@@ -56,16 +56,16 @@ FACTORS = {
 }
 
 
-def make_variables():
+def make_variables(dtypes=("float32",) * len(SHAPES)):
     rng = np.random.default_rng(3)
-    return [keras.Variable(rng.normal(size=s).astype("float32"), name=f"w{i}")
-            for i, s in enumerate(SHAPES)]
+    return [keras.Variable(rng.normal(size=s).astype(d), name=f"w{i}", dtype=d)
+            for i, (s, d) in enumerate(zip(SHAPES, dtypes))]
 
 
-def gradients(steps=STEPS):
+def gradients(steps=STEPS, dtypes=("float32",) * len(SHAPES)):
     rng = np.random.default_rng(11)
-    return [[keras.ops.convert_to_tensor(rng.normal(size=s).astype("float32")) for s in SHAPES]
-            for _ in range(steps)]
+    return [[keras.ops.convert_to_tensor(rng.normal(size=s).astype(d))
+             for s, d in zip(SHAPES, dtypes)] for _ in range(steps)]
 
 
 def install(opt, multipliers):
@@ -98,10 +98,11 @@ def slots(opt, variables):
     return out
 
 
-def with_multipliers(make, factors, lr=0.05, exclude=None, **extra):
+def with_multipliers(make, factors, lr=0.05, exclude=None, dtypes=("float32",) * len(SHAPES),
+                     **extra):
     """The variables and optimizer after STEPS updates with `factors` installed, and the
     number of variables in each call of keras' update."""
-    variables = make_variables()
+    variables = make_variables(dtypes)
     opt = make(lr)
     for k, v in extra.items():
         setattr(opt, k, v)
@@ -110,7 +111,7 @@ def with_multipliers(make, factors, lr=0.05, exclude=None, **extra):
     opt.build(variables)
     calls = counting(opt)
     install(opt, mult.Multipliers({id(v): f for v, f in zip(variables, factors)}, opt))
-    for g in gradients():
+    for g in gradients(dtypes=dtypes):
         opt.apply(g, variables)
     return variables, opt, calls
 
@@ -209,24 +210,28 @@ def test_gradient_accumulation_updates_every_second_step(name, make, way):
         assert calls == expected_calls(way, factors, STEPS // 2)
 
 
+def way_of(opt, dtypes=("float32",) * len(SHAPES), factors=(1.0,) * len(SHAPES)):
+    """The way the groups of `factors` over variables of `dtypes` take under `opt`."""
+    variables = make_variables(dtypes)
+    m = mult.Multipliers({id(v): f for v, f in zip(variables, factors)}, opt)
+    return m.way(m.groups(variables))
+
+
 def test_a_scheduled_sgd_momentum_goes_per_group():
     """A momentum the callback schedules is a variable: never 0, so lr is in the buffer."""
     opt = keras.optimizers.SGD(0.1, momentum=0.9)
-    m = mult.Multipliers({}, opt)
-    assert m.way() == PER_GROUP
+    assert way_of(opt) == PER_GROUP
     opt.momentum = keras.Variable(0.9)
-    assert m.way() == PER_GROUP
-    assert mult.Multipliers({}, keras.optimizers.SGD(0.1)).way() == (
-        LERP if BACKEND == "torch" else PER_GROUP)
+    assert way_of(opt) == PER_GROUP
+    assert way_of(keras.optimizers.SGD(0.1)) == (LERP if BACKEND == "torch" else PER_GROUP)
 
 
 def test_a_subclass_of_a_keras_optimizer_goes_per_group():
     class MyAdam(keras.optimizers.Adam):
         pass
 
-    assert mult.Multipliers({}, MyAdam(0.1)).way() == PER_GROUP
-    assert mult.Multipliers({}, keras.optimizers.Adam(0.1)).way() == (
-        ADAM if BACKEND == "torch" else PER_GROUP)
+    assert way_of(MyAdam(0.1)) == PER_GROUP
+    assert way_of(keras.optimizers.Adam(0.1)) == (ADAM if BACKEND == "torch" else PER_GROUP)
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch's compiled step")
@@ -244,17 +249,21 @@ def test_inside_a_compiled_torch_step_the_groups_go_per_group(monkeypatch):
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="the ways of eager torch")
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("factors", list(FACTORS.values()), ids=list(FACTORS))
 @pytest.mark.parametrize("name", ["adam", "adam-amsgrad-wd", "adamw"])
-def test_adam_s_own_pass_is_keras_per_group_calls_bit_for_bit(name, factors, monkeypatch):
-    """ADAM's ops and float32 arithmetic are keras' own at lr * f: the weights and slots equal
-    those of one keras call per group (through the same getter), not merely within rounding.
+def test_adam_s_own_pass_is_keras_per_group_calls_bit_for_bit(name, factors, dtype,
+                                                              monkeypatch):
+    """ADAM's ops, and the order and dtypes of its arithmetic, are keras' own at lr * f: the
+    weights and slots equal those of one keras call per group (through the same getter), not
+    merely within rounding; float16 variables too, whose step size keras computes in float16.
     This fails as soon as a keras release changes its torch Adam or its decay."""
     make = dict((n, mk) for n, mk, _ in OPTIMIZERS)[name]
-    got, opt, calls = with_multipliers(make, factors)
+    dtypes = (dtype,) * len(SHAPES)
+    got, opt, calls = with_multipliers(make, factors, dtypes=dtypes)
     assert calls == []
-    monkeypatch.setattr(mult.Multipliers, "way", lambda self: PER_GROUP)
-    want, ref, ref_calls = with_multipliers(make, factors)
+    monkeypatch.setattr(mult.Multipliers, "way", lambda self, groups: PER_GROUP)
+    want, ref, ref_calls = with_multipliers(make, factors, dtypes=dtypes)
     assert ref_calls  # keras' update did run, per group
     for i, (a, b) in enumerate(zip(got, want)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=f"w{i}")
@@ -264,12 +273,46 @@ def test_adam_s_own_pass_is_keras_per_group_calls_bit_for_bit(name, factors, mon
         np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
 
 
+def test_variables_of_several_dtypes_go_per_group():
+    """One keras call computes its step size in its first variable's dtype, one call per group
+    in each group's: only the latter is keras' rule per group."""
+    mixed = ("float32", "float32", "float16", "float16", "float32")
+    for make in (lambda: keras.optimizers.AdamW(0.1), lambda: keras.optimizers.Nadam(0.1)):
+        assert way_of(make(), dtypes=mixed) == PER_GROUP
+        assert way_of(make(), dtypes=("float16",) * len(SHAPES)) == (
+            PER_GROUP if BACKEND != "torch" else way_of(make()))
+
+
+@pytest.mark.parametrize("name", ["adamw", "nadam", "sgd-momentum"])
+def test_every_variable_frozen_moves_nothing(name):
+    """Factor 0 everywhere (a warm-up that freezes all): keras' update is not called on an
+    empty list (it raises), and no weight or slot moves."""
+    make = dict((n, mk) for n, mk, _ in OPTIMIZERS)[name]
+    zeros = [0.0] * len(SHAPES)
+    got, opt, calls = with_multipliers(make, zeros)
+    assert calls == []
+    for a, b in zip(got, make_variables()):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for key, value in slots(opt, got).items():
+        if key != "u_product":
+            assert not np.any(value), key
+
+
+def test_a_fit_leaves_no_cached_tensors_behind():
+    """What the one-pass ways keep (the variables' tensors, the lerp's copies of the scaled
+    weights) is dropped when the fit's wrappers come off: nothing held past the fit."""
+    m = model(opt=keras.optimizers.Lion(0.01), layers=2)
+    cb = lrs.LearningRateScheduler([0.01], update="step", lr_multipliers=lrs.layer_decay(m, 0.5))
+    fit(m, [cb], epochs=1)
+    (target,) = cb._binding.targets
+    assert target.multipliers._groups is None
+
+
 @pytest.mark.skipif(BACKEND != "torch", reason="the ways of eager torch")
 def test_adam_with_a_tensor_beta_takes_the_lerp_way():
     opt = keras.optimizers.Adam(0.1)
-    m = mult.Multipliers({}, opt)
     opt.beta_1 = keras.ops.convert_to_tensor(0.9)
-    assert m.way() == LERP
+    assert way_of(opt) == LERP
 
 
 @pytest.mark.parametrize("kind", ["adamw", "nadam", "sgd-momentum"])
@@ -288,7 +331,7 @@ def test_a_fit_with_layer_decay_takes_one_pass_where_it_can(kind, monkeypatch):
         return weights(m), calls
 
     got, calls = run()
-    monkeypatch.setattr(mult.Multipliers, "way", lambda self: PER_GROUP)
+    monkeypatch.setattr(mult.Multipliers, "way", lambda self, groups: PER_GROUP)
     want, per_group = run()
     for a, b in zip(got, want):
         if kind == "adamw":

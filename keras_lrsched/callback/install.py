@@ -135,6 +135,7 @@ class Binding:
             m = t.multipliers
             if m is not None:
                 m.forget()
+                ledger.call_on_undo(m.forget)
                 ledger.set(t.leaf, "_get_current_learning_rate",
                            m.lr_getter(t.getter or t.original_lr))
                 ledger.wrap(t.leaf, "_backend_update_step", m.update_step)

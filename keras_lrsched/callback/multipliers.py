@@ -126,6 +126,7 @@ class Groups:
             found.setdefault(factor, []).append(i)
         self.groups = [(f, idx) for f, idx in found.items() if f != 0.0]
         self.active = None if 0.0 not in found else [i for i, f in enumerate(factors) if f]
+        self.one_dtype = len({v.dtype for v in self.take(self.variables)}) <= 1
         self._lerp = self._adam = None
 
     def take(self, items):
@@ -161,8 +162,9 @@ class Multipliers:
         self._pending = None
 
     def forget(self):
-        """Drop what the groups keep (the tensors torch_steps.py caches): called as a fit
-        installs the wrappers, so that nothing outlives a fit."""
+        """Drop what the groups keep (the tensors torch_steps.py caches, and the lerp's copies
+        of the scaled weights): called when a fit's wrappers come off, and again as the next
+        fit puts them on."""
         self._groups = self._pending = None
 
     def groups(self, variables):
@@ -172,10 +174,12 @@ class Multipliers:
             self._groups = Groups(variables, ids, [self.factors.get(i, 1.0) for i in ids])
         return self._groups
 
-    def way(self):
-        """How this step applies the groups: one keras call per group, or one pass for all
+    def way(self, groups):
+        """How this step applies `groups`: one keras call per group, or one pass for all
         (torch_steps.py: eager torch, some optimizers)."""
-        return torch_steps.way_of(self.optimizer) if self._torch else torch_steps.PER_GROUP
+        if not self._torch or not groups.groups:  # (all frozen: nothing to call keras on)
+            return torch_steps.PER_GROUP
+        return torch_steps.way_of(self.optimizer, groups.one_dtype)
 
     def lr_getter(self, getter):
         """The optimizer's lr getter, times the factor of the group whose decay is running."""
@@ -193,7 +197,8 @@ class Multipliers:
             if pending is not None and pending[0] is trainable_variables:
                 groups, way = pending[1], pending[2]
             else:  # no decay just before (another caller of the update)
-                groups, way = self.groups(trainable_variables), self.way()
+                groups = self.groups(trainable_variables)
+                way = self.way(groups)
                 if way == torch_steps.LERP:
                     groups.lerp().snapshot(trainable_variables)
             if way == torch_steps.PER_GROUP:
@@ -226,7 +231,8 @@ class Multipliers:
         uses = getattr(opt, "_use_weight_decay", lambda v: True)
 
         def _apply_weight_decay(variables):
-            groups, way = self.groups(variables), self.way()
+            groups = self.groups(variables)
+            way = self.way(groups)
             self._pending = (variables, groups, way)
             if way == torch_steps.ADAM:
                 groups.adam(opt).decay(opt)

@@ -4,14 +4,16 @@ There each keras update call is a run of Python (tens of microseconds) besides i
 at every step; one call per group of variables sharing a factor made a 24-group `layer_decay`
 cost half again the step. Two ways do the groups in one pass (multipliers.py picks one):
 
-- **ADAM**, keras' torch Adam and AdamW: the update done here with each variable's own step size
-  ``lr * f * sqrt(1 - beta_2**t) / (1 - beta_1**t)``, and the decay with its own
-  ``1 - wd * lr * f``, as per-tensor lists of 0-d tensors handed to the same ``torch._foreach``
-  ops. The ops, and the order of the float32 arithmetic in them, are those of keras' own
-  ``_parallel_update_step`` and ``_apply_weight_decay`` (keras/src/backend/torch/optimizers),
-  so that each group gets the numbers of a keras call at ``lr * f``, bit for bit
-  (tests/test_multipliers.py checks that against the per-group path, which calls keras). No
-  memory is touched that keras' own update does not touch.
+- **ADAM**, keras' torch Adam and AdamW, where the variables share one dtype: the update done
+  here with each group's own step size ``lr * f * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and
+  decay ``1 - wd * lr * f``, computed for all groups as one tensor and handed per group, as 0-d
+  tensors, to the ``torch._foreach`` ops that scale by them. The ops, and the order and the
+  dtypes of the arithmetic in them, are those of keras' own ``_parallel_update_step`` and
+  ``_apply_weight_decay`` (keras/src/backend/torch/optimizers), so that each group gets the
+  numbers of a keras call at ``lr * f``, bit for bit (tests/test_multipliers.py checks that
+  against the per-group path, which calls keras, in float32 and float16). No memory is touched
+  that keras' own update does not touch. (Variables of several dtypes go per group: one keras
+  call computes the step size in its first variable's dtype.)
 - **LERP**, the others whose update moves each variable by the lr times something the lr does
   not enter (`kinds`): the scaled weights are copied, keras' decay and update run once at the
   base lr, and each scaled variable is moved back to ``old + f * (new - old)`` in one
@@ -21,7 +23,7 @@ cost half again the step. Two ways do the groups in one pass (multipliers.py pic
 Both cache the tensors behind the variables (and the slots): torch's ``Variable.value`` checks
 the stateless scope, the autocast scope and the device at every read. It is the same tensor at
 every step outside a stateless scope (made in ``_initialize``; an assign copies into it), which
-multipliers.py rules out before it takes either way, and a cache lives for one fit's groups.
+multipliers.py rules out before it takes either way; a cache is dropped when the fit ends.
 """
 
 import numbers
@@ -67,14 +69,16 @@ _KINDS = None
 _in_stateless_scope = None
 
 
-def way_of(optimizer):
+def way_of(optimizer, one_dtype=True):
     """The way `optimizer`'s groups go at this step (see the module's docstring). PER_GROUP in
     a compiled step, which traces the groups as JAX and TensorFlow do, and in a stateless scope,
-    whose variables are not their cached tensors. ADAM needs its betas and epsilon as numbers,
-    as keras' torch Adam does (a scheduled one is a host float on eager torch); LERP otherwise."""
+    whose variables are not their cached tensors; and for variables of several dtypes
+    (`one_dtype` False), since one keras call computes its step in its first variable's dtype.
+    ADAM needs its betas and epsilon as numbers, as keras' torch Adam does (a scheduled one is
+    a host float on eager torch); LERP otherwise."""
     way, needs_zero_momentum = kinds().get(type(optimizer), (PER_GROUP, False))
-    if way == PER_GROUP:
-        return way
+    if way == PER_GROUP or not one_dtype:
+        return PER_GROUP
     if needs_zero_momentum:
         momentum = optimizer.momentum  # a variable when scheduled: never 0
         if not isinstance(momentum, numbers.Real) or momentum != 0:
@@ -130,8 +134,9 @@ class Lerp:
 
 
 class Adam:
-    """ADAM for one list of active variables (factor 0 left out) of one optimizer: the tensors
-    of the variables and of their slots, and each variable's factor as a float32 tensor."""
+    """ADAM for one list of active variables (factor 0 left out) of one optimizer, all of one
+    dtype: the tensors of the variables and of their slots, the variables grouped by factor,
+    and the groups' factors as a float32 tensor."""
 
     def __init__(self, optimizer, variables, factors, decays):
         import torch
@@ -142,31 +147,36 @@ class Adam:
         self.v = [optimizer._velocities[index(v)].value for v in variables]
         self.v_hat = ([optimizer._velocity_hats[index(v)].value for v in variables]
                       if optimizer.amsgrad else None)
-        self.factors = torch.tensor(factors, dtype=torch.float32, device=self.values[0].device)
-        # The variables keras' decay reaches (`_use_weight_decay`, fixed once the optimizer is
-        # built), as indices, and their tensors.
-        self.decayed = [i for i, v in enumerate(variables) if decays(v)]
-        self.decayed_values = [self.values[i] for i in self.decayed]
-
-    def _rates(self, lr):
-        """Each variable's lr: keras' ``lr * f`` (``ops.multiply`` of the float32 lr and the
-        factor) for all variables at once."""
-        return lr * self.factors
+        found = {}
+        for i, f in enumerate(factors):
+            found.setdefault(f, []).append(i)
+        self.groups = list(found.values())  # indices into the list, per factor
+        self.factors = torch.tensor(list(found), dtype=torch.float32,
+                                    device=self.values[0].device)
+        # Per group, its moments (the step size scales them) and the tensors keras' decay
+        # reaches (`_use_weight_decay`, fixed once the optimizer is built): one foreach call
+        # per group with the group's 0-d tensor, as keras' one call per group makes, so that
+        # CUDA keeps its fused multi-tensor kernels (a list of 0-d tensors against n-d ones
+        # would fall back to one kernel per tensor).
+        self.group_m = [[self.m[i] for i in idx] for idx in self.groups]
+        self.decayed = [(g, [self.values[i] for i in idx if decays(variables[i])])
+                        for g, idx in enumerate(self.groups)]
+        self.decayed = [(g, ts) for g, ts in self.decayed if ts]
 
     def decay(self, optimizer):
         """``w *= 1 - wd * (lr * f)``, as keras' torch decay does at the group's lr (read
-        through the optimizer's getter, as keras' decay reads it)."""
+        through the optimizer's getter, as keras' decay reads it; ``lr * f`` as keras'
+        ``ops.multiply`` gives it, in float32)."""
         import torch
 
         if optimizer.weight_decay is None or not self.decayed:
             return
         lr = optimizer._get_current_learning_rate()
-        scales = (1 - optimizer.weight_decay * self._rates(lr)).unbind()
-        _no_grad(lambda: torch._foreach_mul_(self.decayed_values,
-                                             [scales[i] for i in self.decayed]))
+        scales = (1 - optimizer.weight_decay * (lr * self.factors)).unbind()
+        _no_grad(lambda: [torch._foreach_mul_(ts, scales[g]) for g, ts in self.decayed])
 
     def update(self, optimizer, grads, learning_rate):
-        """keras' Adam step with a step size per variable."""
+        """keras' Adam step with a step size per group."""
         _no_grad(lambda: self._update(optimizer, grads, learning_rate))
 
     def _update(self, opt, grads, learning_rate):
@@ -178,13 +188,15 @@ class Adam:
             learning_rate = learning_rate.value
         values, m, v = self.values, self.m, self.v
         dtype, device = values[0].dtype, values[0].device
-        lr = learning_rate.to(dtype=dtype, device=device)
+        # keras: the group's lr (float32 lr times the factor) cast to the variables' dtype,
+        # then the bias correction in that dtype.
+        rates = (learning_rate.to(device=device) * self.factors).to(dtype)
         iterations = opt.iterations
         step = (getattr(iterations, "value", iterations) + 1).to(dtype)
         b1, b2 = opt.beta_1, opt.beta_2
         b1_power = torch.pow(torch.tensor(b1, dtype=dtype, device=device), step)
         b2_power = torch.pow(torch.tensor(b2, dtype=dtype, device=device), step)
-        steps = (self._rates(lr) * torch.sqrt(1 - b2_power) / (1 - b1_power)).unbind()
+        steps = (rates * torch.sqrt(1 - b2_power) / (1 - b1_power)).unbind()
 
         torch._foreach_mul_(m, b1)
         torch._foreach_add_(m, grads, alpha=1 - b1)
@@ -193,9 +205,12 @@ class Adam:
         if self.v_hat is not None:
             torch._foreach_maximum_(self.v_hat, v)
             v = self.v_hat
+        scaled = [None] * len(m)
+        for idx, group_m, step_size in zip(self.groups, self.group_m, steps):
+            for i, t in zip(idx, torch._foreach_mul(group_m, step_size)):
+                scaled[i] = t
         torch._foreach_add_(
             values,
-            torch._foreach_div(torch._foreach_mul(m, list(steps)),
-                               torch._foreach_add(torch._foreach_sqrt(v), opt.epsilon)),
+            torch._foreach_div(scaled, torch._foreach_add(torch._foreach_sqrt(v), opt.epsilon)),
             alpha=-1,
         )
