@@ -395,8 +395,9 @@ def force_lerp(cb):
             m = t.multipliers
             if m is not None and not hasattr(m, "_bench_way"):
                 m._bench_way = m.way
-                m.way = lambda m=m: (torch_steps.LERP if m._bench_way() == torch_steps.ADAM
-                                     else m._bench_way())
+                m.way = lambda groups, m=m: (
+                    torch_steps.LERP if m._bench_way(groups) == torch_steps.ADAM
+                    else m._bench_way(groups))
 
     cb.on_train_begin = on_train_begin
 
