@@ -121,9 +121,7 @@ class Groups:
         self.ids = ids
         self.variables = tuple(variables)  # alive while the groups are: no id is reused
         self.factors = factors
-        found = {}
-        for i, factor in enumerate(factors):
-            found.setdefault(factor, []).append(i)
+        found = torch_steps.by_factor(factors)
         self.groups = [(f, idx) for f, idx in found.items() if f != 0.0]
         self.active = None if 0.0 not in found else [i for i, f in enumerate(factors) if f]
         self.one_dtype = len({v.dtype for v in self.take(self.variables)}) <= 1

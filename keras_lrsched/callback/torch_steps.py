@@ -93,6 +93,14 @@ def way_of(optimizer, one_dtype=True):
     return way
 
 
+def by_factor(factors):
+    """``{factor: [indices]}``, in the order the factors first come."""
+    found = {}
+    for i, f in enumerate(factors):
+        found.setdefault(f, []).append(i)
+    return found
+
+
 def _no_grad(fn):
     """`fn` under ``torch.no_grad()`` where grad mode is on (keras' train step has it off)."""
     import torch
@@ -147,9 +155,7 @@ class Adam:
         self.v = [optimizer._velocities[index(v)].value for v in variables]
         self.v_hat = ([optimizer._velocity_hats[index(v)].value for v in variables]
                       if optimizer.amsgrad else None)
-        found = {}
-        for i, f in enumerate(factors):
-            found.setdefault(f, []).append(i)
+        found = by_factor(factors)
         self.groups = list(found.values())  # indices into the list, per factor
         self.factors = torch.tensor(list(found), dtype=torch.float32,
                                     device=self.values[0].device)
