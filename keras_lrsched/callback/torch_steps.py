@@ -200,8 +200,9 @@ class Adam:
         iterations = opt.iterations
         step = (getattr(iterations, "value", iterations) + 1).to(dtype)
         b1, b2 = opt.beta_1, opt.beta_2
-        b1_power = torch.pow(torch.tensor(b1, dtype=dtype, device=device), step)
-        b2_power = torch.pow(torch.tensor(b2, dtype=dtype, device=device), step)
+        # A Python float base: no tensor made from the host at every step (on a GPU, a copy).
+        b1_power = torch.pow(b1, step)
+        b2_power = torch.pow(b2, step)
         steps = (rates * torch.sqrt(1 - b2_power) / (1 - b1_power)).unbind()
 
         torch._foreach_mul_(m, b1)
